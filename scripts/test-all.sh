@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs every check and test of the workspace. Works on a fresh machine: installs the system
+# packages the tests need (as root, with apt-get) before building.
+#
+#   ./scripts/test-all.sh            # everything
+#   SKIP_APT=1 ./scripts/test-all.sh # do not touch system packages
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages the test suites need. Later components add theirs here (nftables,
+# iproute2, etcd-server, bird2, gobgpd, containernetworking-plugins, protobuf-compiler …).
+APT_PACKAGES=(ca-certificates)
+
+install_packages() {
+    [[ "${SKIP_APT:-0}" == 1 ]] && return 0
+    local missing=()
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    ((${#missing[@]} == 0)) && return 0
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "!!! missing system packages (${missing[*]}) and not root: install them first" >&2
+        return 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+step() { printf '\n=== %s\n' "$*"; }
+
+install_packages
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy (all targets, all features)"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --all-features --no-fail-fast
+    cargo test --workspace --all-features --doc
+else
+    cargo test --workspace --all-features --no-fail-fast
+fi
+
+step "benchmarks compile"
+cargo bench -p calico-benches --no-run
+
+step "main job: calicoctl validate on the bundled examples"
+cargo run -q -p calicoctl -- validate -f examples/
+
+echo
+echo "all checks passed"
