@@ -40,6 +40,8 @@ pub mod validation;
 pub mod codec;
 #[cfg(feature = "kube")]
 pub mod crd;
+#[cfg(test)]
+mod testutil;
 mod util;
 
 pub use codec::{DecodeError, decode, decode_json, decode_yaml, encode_json, encode_yaml};

@@ -148,3 +148,49 @@ fn invalid_fixtures_are_rejected_with_their_paths() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn every_kind_has_valid_and_invalid_fixtures() {
+    use std::collections::BTreeSet;
+    let mut valid = BTreeSet::new();
+    for f in fixture_files("valid") {
+        let text = fs::read_to_string(&f).unwrap();
+        for d in decode_each(&text) {
+            if let Ok(r) = d.result {
+                valid.insert(r.kind());
+            }
+        }
+    }
+    let mut invalid = BTreeSet::new();
+    for f in fixture_files("invalid") {
+        let text = fs::read_to_string(&f).unwrap();
+        for d in decode_each(&text) {
+            if let Some(k) = d.kind.as_deref().and_then(calico_model::Kind::from_kind) {
+                invalid.insert(k);
+            }
+        }
+    }
+    let missing_valid: Vec<_> = calico_model::Kind::ALL
+        .iter()
+        .filter(|k| !valid.contains(k))
+        .collect();
+    assert!(
+        missing_valid.is_empty(),
+        "kinds without a valid fixture: {missing_valid:?}"
+    );
+    // The IPAM-internal kinds are written by Calico, not users; every other kind needs
+    // rejection cases.
+    let internal = [
+        calico_model::Kind::IPAMBlock,
+        calico_model::Kind::IPAMHandle,
+        calico_model::Kind::BlockAffinity,
+    ];
+    let missing_invalid: Vec<_> = calico_model::Kind::ALL
+        .iter()
+        .filter(|k| !invalid.contains(k) && !internal.contains(k))
+        .collect();
+    assert!(
+        missing_invalid.is_empty(),
+        "kinds without an invalid fixture: {missing_invalid:?}"
+    );
+}

@@ -1274,55 +1274,16 @@ impl ResourceKind for BGPFilter {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::{Kind, Resource, ValidationError, decode_yaml};
-
-    fn one(yaml: &str) -> Resource {
-        let mut docs = decode_yaml(yaml).unwrap_or_else(|e| panic!("decode failed: {e}\n{yaml}"));
-        assert_eq!(docs.len(), 1);
-        docs.remove(0)
-    }
-
-    fn check(yaml: &str) -> Result<Resource, ValidationError> {
-        let mut r = one(yaml);
-        r.apply_defaults();
-        r.validate().map(|()| r)
-    }
-
-    fn doc(kind: &str, name: &str, spec: &str) -> String {
-        let indented: String = spec.lines().map(|l| format!("  {l}\n")).collect();
-        format!(
-            "apiVersion: projectcalico.org/v3\nkind: {kind}\nmetadata:\n  name: {name}\nspec:\n{indented}"
-        )
-    }
+    use crate::testutil::{decode_one as one, doc, exact_round_trip};
+    use crate::{Kind, Resource, decode_yaml};
 
     fn ok(kind: &str, name: &str, spec: &str) -> Resource {
-        check(&doc(kind, name, spec))
-            .unwrap_or_else(|e| panic!("unexpectedly invalid: {e}\n{spec}"))
+        crate::testutil::expect_valid(&doc(kind, name, spec))
     }
 
     /// Asserts the document is rejected with a problem at each of `paths`.
     fn bad(kind: &str, name: &str, spec: &str, paths: &[&str]) {
-        match check(&doc(kind, name, spec)) {
-            Ok(_) => panic!("unexpectedly valid:\n{spec}"),
-            Err(e) => {
-                for p in paths {
-                    assert!(e.has_path(p), "no problem at {p}; got: {e}\n{spec}");
-                }
-            }
-        }
-    }
-
-    /// Decodes `json`, checks it re-encodes to exactly the same JSON, and that decoding that
-    /// again gives an equal resource.
-    fn exact_round_trip(kind: Kind, json: &str) -> Resource {
-        let r = one(json);
-        assert_eq!(r.kind(), kind);
-        let want: serde_json::Value = serde_json::from_str(json).unwrap();
-        let got = serde_json::to_value(&r).unwrap();
-        assert_eq!(got, want, "re-encoding changed the document");
-        let back = Resource::from_value(kind, &got).unwrap();
-        assert_eq!(back, r);
-        r
+        crate::testutil::expect_invalid(&doc(kind, name, spec), paths);
     }
 
     // ---- BGPConfiguration ----

@@ -556,55 +556,11 @@ impl ResourceKind for ClusterInformation {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::{Kind, Resource, ValidationError, decode_yaml};
-
-    fn one(yaml: &str) -> Resource {
-        let mut docs = decode_yaml(yaml).unwrap_or_else(|e| panic!("decode failed: {e}\n{yaml}"));
-        assert_eq!(docs.len(), 1);
-        docs.remove(0)
-    }
-
-    fn check(yaml: &str) -> Result<Resource, ValidationError> {
-        let mut r = one(yaml);
-        r.apply_defaults();
-        r.validate().map(|()| r)
-    }
-
-    fn doc(kind: &str, name: &str, spec: &str) -> String {
-        let indented: String = spec.lines().map(|l| format!("  {l}\n")).collect();
-        format!(
-            "apiVersion: projectcalico.org/v3\nkind: {kind}\nmetadata:\n  name: {name}\nspec:\n{indented}"
-        )
-    }
+    use crate::testutil::{doc, exact_round_trip, expect_invalid as bad, expect_valid as ok};
+    use crate::{Kind, Resource, decode_yaml};
 
     fn kcc(spec: &str) -> String {
         doc("KubeControllersConfiguration", "default", spec)
-    }
-
-    fn ok(yaml: &str) -> Resource {
-        check(yaml).unwrap_or_else(|e| panic!("unexpectedly invalid: {e}\n{yaml}"))
-    }
-
-    fn bad(yaml: &str, paths: &[&str]) {
-        match check(yaml) {
-            Ok(_) => panic!("unexpectedly valid:\n{yaml}"),
-            Err(e) => {
-                for p in paths {
-                    assert!(e.has_path(p), "no problem at {p}; got: {e}\n{yaml}");
-                }
-            }
-        }
-    }
-
-    fn exact_round_trip(kind: Kind, json: &str) -> Resource {
-        let r = one(json);
-        assert_eq!(r.kind(), kind);
-        let want: serde_json::Value = serde_json::from_str(json).unwrap();
-        let got = serde_json::to_value(&r).unwrap();
-        assert_eq!(got, want, "re-encoding changed the document");
-        let back = Resource::from_value(kind, &got).unwrap();
-        assert_eq!(back, r);
-        r
     }
 
     const KCC_FULL: &str = r#"{

@@ -762,9 +762,9 @@ impl ResourceKind for GlobalNetworkSet {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use super::test_support::{fixture_check, run};
     use super::*;
     use crate::resource::Resource;
+    use crate::testutil::{run, yaml_round_trip as assert_round_trip};
 
     fn assert_ok(yaml: &str) {
         let (_, res) = run(yaml);
@@ -779,15 +779,6 @@ mod tests {
             err.has_path(path),
             "expected a problem at {path}, got: {err}"
         );
-    }
-
-    /// Decoding then encoding gives back exactly the input document (as JSON values).
-    fn assert_round_trip(yaml: &str) {
-        let original: serde_json::Value = serde_saphyr::from_str(yaml).expect("plain YAML");
-        let docs = crate::decode_yaml(yaml).expect("decodes");
-        assert_eq!(docs[0].to_value(), original);
-        let again = crate::decode_yaml(&crate::encode_yaml(&docs)).expect("re-decodes");
-        assert_eq!(again, docs);
     }
 
     fn hep(spec: &str) -> String {
@@ -1233,79 +1224,5 @@ spec:
         assert!(!is_valid_interface_name("abcdefghijklmnop"));
         assert!(is_valid_container_id("a"));
         assert!(!is_valid_container_id("a-"));
-    }
-
-    /// Every fixture for this file's kinds decodes, and validates (valid/) or reports each
-    /// `# expect:` path (invalid/).
-    #[test]
-    fn fixtures() {
-        fixture_check(&[
-            "hostendpoint",
-            "workloadendpoint",
-            "networkset",
-            "globalnetworkset",
-        ]);
-    }
-}
-
-/// Helpers shared by the unit tests of the endpoint and IPAM kinds.
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-pub(crate) mod test_support {
-    use crate::resource::Resource;
-    use crate::validation::ValidationError;
-
-    /// Decodes one document, applies defaults and validates it.
-    pub(crate) fn run(yaml: &str) -> (Resource, Result<(), ValidationError>) {
-        let mut docs = crate::decode_yaml(yaml).expect("document decodes");
-        assert_eq!(docs.len(), 1);
-        let mut r = docs.remove(0);
-        r.apply_defaults();
-        let res = r.validate();
-        (r, res)
-    }
-
-    /// Checks every fixture whose file name starts with one of `prefixes` followed by `-`:
-    /// valid ones validate and round-trip, invalid ones report each `# expect:` path.
-    pub(crate) fn fixture_check(prefixes: &[&str]) {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-        for (dir, valid) in [("valid", true), ("invalid", false)] {
-            let mut seen = vec![0usize; prefixes.len()];
-            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
-                panic!("no fixtures dir")
-            };
-            for e in entries {
-                let path = e.unwrap().path();
-                let name = path.file_name().unwrap().to_string_lossy().to_string();
-                let Some(k) = prefixes
-                    .iter()
-                    .position(|p| name.starts_with(&format!("{p}-")))
-                else {
-                    continue;
-                };
-                seen[k] += 1;
-                let text = std::fs::read_to_string(&path).unwrap();
-                let (r, res) = run(&text);
-                if valid {
-                    assert!(res.is_ok(), "{name}: {res:?}");
-                    let again =
-                        crate::decode_yaml(&crate::encode_yaml(std::slice::from_ref(&r))).unwrap();
-                    assert_eq!(again[0], r, "{name}: round trip");
-                } else {
-                    let err = res.expect_err(&name);
-                    let expects: Vec<&str> = text
-                        .lines()
-                        .filter_map(|l| l.strip_prefix("# expect: "))
-                        .collect();
-                    assert!(!expects.is_empty(), "{name}: no # expect line");
-                    for p in expects {
-                        assert!(err.has_path(p.trim()), "{name}: expected {p}, got {err}");
-                    }
-                }
-            }
-            for (p, n) in prefixes.iter().zip(seen) {
-                assert!(n >= 1, "no {dir} fixture for {p}");
-            }
-        }
     }
 }

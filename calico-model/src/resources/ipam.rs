@@ -774,7 +774,7 @@ mod tests {
     use super::*;
     use crate::resource::Resource;
 
-    use crate::resources::endpoint::test_support::{fixture_check, run};
+    use crate::testutil::{run, yaml_round_trip as assert_round_trip};
 
     fn assert_ok(yaml: &str) {
         let (_, res) = run(yaml);
@@ -788,14 +788,6 @@ mod tests {
             err.has_path(path),
             "expected a problem at {path}, got: {err}"
         );
-    }
-
-    fn assert_round_trip(yaml: &str) {
-        let original: serde_json::Value = serde_saphyr::from_str(yaml).expect("plain YAML");
-        let docs = crate::decode_yaml(yaml).expect("decodes");
-        assert_eq!(docs[0].to_value(), original);
-        let again = crate::decode_yaml(&crate::encode_yaml(&docs)).expect("re-decodes");
-        assert_eq!(again, docs);
     }
 
     fn pool(spec: &str) -> String {
@@ -1244,17 +1236,5 @@ spec:
             ipam_handle_name("k8s-pod-network.ABCdef"),
             "k8s-pod-network.abcdef"
         );
-    }
-
-    #[test]
-    fn fixtures() {
-        fixture_check(&[
-            "ippool",
-            "ipreservation",
-            "ipamconfiguration",
-            "ipamblock",
-            "blockaffinity",
-            "ipamhandle",
-        ]);
     }
 }

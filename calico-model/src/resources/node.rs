@@ -705,19 +705,8 @@ impl ResourceKind for CalicoNodeStatus {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::{Kind, Resource, ValidationError, decode_yaml};
-
-    fn one(yaml: &str) -> Resource {
-        let mut docs = decode_yaml(yaml).unwrap_or_else(|e| panic!("decode failed: {e}\n{yaml}"));
-        assert_eq!(docs.len(), 1);
-        docs.remove(0)
-    }
-
-    fn check(yaml: &str) -> Result<Resource, ValidationError> {
-        let mut r = one(yaml);
-        r.apply_defaults();
-        r.validate().map(|()| r)
-    }
+    use crate::testutil::{decode_one as one, exact_round_trip};
+    use crate::{Kind, Resource, decode_yaml};
 
     fn doc(kind: &str, name: &str, body: &str) -> String {
         format!("apiVersion: projectcalico.org/v3\nkind: {kind}\nmetadata:\n  name: {name}\n{body}")
@@ -729,30 +718,11 @@ mod tests {
     }
 
     fn ok(kind: &str, name: &str, body: &str) -> Resource {
-        check(&doc(kind, name, body))
-            .unwrap_or_else(|e| panic!("unexpectedly invalid: {e}\n{body}"))
+        crate::testutil::expect_valid(&doc(kind, name, body))
     }
 
     fn bad(kind: &str, name: &str, body: &str, paths: &[&str]) {
-        match check(&doc(kind, name, body)) {
-            Ok(_) => panic!("unexpectedly valid:\n{body}"),
-            Err(e) => {
-                for p in paths {
-                    assert!(e.has_path(p), "no problem at {p}; got: {e}\n{body}");
-                }
-            }
-        }
-    }
-
-    fn exact_round_trip(kind: Kind, json: &str) -> Resource {
-        let r = one(json);
-        assert_eq!(r.kind(), kind);
-        let want: serde_json::Value = serde_json::from_str(json).unwrap();
-        let got = serde_json::to_value(&r).unwrap();
-        assert_eq!(got, want, "re-encoding changed the document");
-        let back = Resource::from_value(kind, &got).unwrap();
-        assert_eq!(back, r);
-        r
+        crate::testutil::expect_invalid(&doc(kind, name, body), paths);
     }
 
     const NODE_FULL: &str = r#"{

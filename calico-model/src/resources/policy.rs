@@ -1205,19 +1205,8 @@ impl Validate for Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{check, decode_one as one};
     use crate::{Resource, ValidationError, decode_yaml};
-
-    fn one(yaml: &str) -> Resource {
-        let mut docs = decode_yaml(yaml).unwrap_or_else(|e| panic!("decode failed: {e}"));
-        assert_eq!(docs.len(), 1);
-        docs.remove(0)
-    }
-
-    fn check(yaml: &str) -> Result<Resource, ValidationError> {
-        let mut r = one(yaml);
-        r.apply_defaults();
-        r.validate().map(|()| r)
-    }
 
     fn gnp_rule(rule: &str) -> String {
         let indented: String = rule.lines().map(|l| format!("      {l}\n")).collect();
