@@ -51,5 +51,10 @@ cargo bench -p calico-benches --no-run
 step "main job: calicoctl validate on the bundled examples"
 cargo run -q -p calicoctl -- validate -f examples/
 
+step "policy simulation of every scenario"
+for f in scenarios/*.json; do
+    cargo run -q -p calico-lab -- simulate "$f"
+done
+
 echo
 echo "all checks passed"

@@ -35,6 +35,7 @@ pub mod resource;
 pub mod resources;
 pub mod scalar;
 pub mod selector;
+pub mod sync;
 pub mod validation;
 
 pub mod codec;
