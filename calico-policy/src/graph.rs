@@ -579,11 +579,7 @@ impl CalcGraph {
                     let new_profiles = lw.profiles.clone();
                     self.set_local(local_id, labels, new_profiles.clone());
                     let old = self.local_workloads.insert(id, lw);
-                    // Take the new references before dropping the old ones: no churn.
-                    self.ref_profiles(&new_profiles);
-                    if let Some(old) = old {
-                        self.unref_profiles(&old.profiles);
-                    }
+                    self.swap_profile_refs(&new_profiles, old.map(|o| o.profiles));
                 } else {
                     self.remove_local_workload(&id);
                 }
@@ -598,13 +594,27 @@ impl CalcGraph {
 
     fn remove_local_workload(&mut self, id: &WorkloadEndpointId) {
         if let Some(old) = self.local_workloads.remove(id) {
-            let local_id = LocalEndpoint::Workload(id.clone());
-            let mut events = Vec::new();
-            self.local.remove_item(&local_id, &mut |e| events.push(e));
-            self.on_local_events(events);
-            self.unref_profiles(&old.profiles);
-            self.dirty_endpoints.insert(local_id);
+            self.forget_local(LocalEndpoint::Workload(id.clone()), &old.profiles);
         }
+    }
+
+    /// Takes the new profile references before dropping the old ones, so a
+    /// profile both lists share is never released and re-activated.
+    fn swap_profile_refs(&mut self, new: &[String], old: Option<Vec<String>>) {
+        self.ref_profiles(new);
+        if let Some(old) = old {
+            self.unref_profiles(&old);
+        }
+    }
+
+    /// Removes a local endpoint (deleted, or moved to another node) from the
+    /// local index and releases its profiles.
+    fn forget_local(&mut self, local_id: LocalEndpoint, profiles: &[String]) {
+        let mut events = Vec::new();
+        self.local.remove_item(&local_id, &mut |e| events.push(e));
+        self.on_local_events(events);
+        self.unref_profiles(profiles);
+        self.dirty_endpoints.insert(local_id);
     }
 
     fn on_host_endpoint(&mut self, key: &ResourceKey, value: Option<Resource>) {
@@ -638,13 +648,10 @@ impl CalcGraph {
                         expected,
                         profiles: s.profiles.clone(),
                     };
-                    self.set_local(local_id, labels, lh.profiles.clone());
                     let new_profiles = lh.profiles.clone();
+                    self.set_local(local_id, labels, new_profiles.clone());
                     let old = self.local_hosts.insert(name, lh);
-                    self.ref_profiles(&new_profiles);
-                    if let Some(old) = old {
-                        self.unref_profiles(&old.profiles);
-                    }
+                    self.swap_profile_refs(&new_profiles, old.map(|o| o.profiles));
                 } else {
                     self.remove_local_host(&name);
                 }
@@ -658,12 +665,7 @@ impl CalcGraph {
 
     fn remove_local_host(&mut self, name: &str) {
         if let Some(old) = self.local_hosts.remove(name) {
-            let local_id = LocalEndpoint::Host(name.to_owned());
-            let mut events = Vec::new();
-            self.local.remove_item(&local_id, &mut |e| events.push(e));
-            self.on_local_events(events);
-            self.unref_profiles(&old.profiles);
-            self.dirty_endpoints.insert(local_id);
+            self.forget_local(LocalEndpoint::Host(name.to_owned()), &old.profiles);
         }
     }
 
