@@ -1,0 +1,1 @@
+//! Datastore configuration (environment and `CalicoAPIConfig` files). Not written yet.

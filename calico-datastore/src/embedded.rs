@@ -1,0 +1,1 @@
+//! The embedded backend (SQLite in WAL mode). Not written yet.
