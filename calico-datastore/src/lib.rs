@@ -47,5 +47,6 @@ pub mod testing;
 pub use api::{
     Datastore, DatastoreExt, ListResult, Undecodable, WatchEvent, WatchEventType, WatchStream,
 };
+pub use config::{DatastoreConfig, EtcdConfig, connect};
 pub use error::{Error, Result};
 pub use kv::{KvBackend, KvEntry, KvEvent, KvOp, KvStore};
