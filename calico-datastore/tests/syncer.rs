@@ -2,6 +2,8 @@
 //! (The same convergence checks run against real etcd and the embedded store in the
 //! workspace end-to-end tests.)
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
