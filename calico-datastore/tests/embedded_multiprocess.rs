@@ -5,6 +5,7 @@
 //! through environment variables. The child tests are `#[ignore]`d and return at once
 //! unless that environment names them, so a plain `cargo test -- --ignored` is harmless.
 //! This works the same under `cargo test` and `cargo nextest` (both run a libtest binary).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a test failure
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
