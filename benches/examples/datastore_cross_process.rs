@@ -1,14 +1,15 @@
 //! Cross-process watch latency and write cost of the embedded datastore.
 //!
 //! Usage: `cargo run --release -p calico-benches --example datastore_cross_process [WRITES] [POLL_MS]`
-//! (default 1000 writes, the store's default poll interval).
+//! (default 1000 writes, the store's default poll intervals; POLL_MS sets both).
 //!
 //! 1. **Watch latency across processes**: this process watches; a child process (this
 //!    program again) updates one object `WRITES` times with a random 0–4 ms pause between
 //!    writes and prints when each write was called and when it returned. Latency is the
 //!    time from the writer's return (the commit) to this process receiving the event, on
-//!    the same host clock; printed as p50/p99/max, also from the writer's call.
-//! 2. **Idle cost**: CPU time this process uses over 3 s of an idle watch (the poller).
+//!    the same host clock; printed as p50/p99/max, also from the writer's call. Then the
+//!    same for 20 sparse writes (1.1–1.5 s apart: the poller has gone idle before each).
+//! 2. **Idle cost**: CPU time this process uses over 5 s of an idle watch (the poller).
 //! 3. **Write cost**: sequential creates through the store against a raw rusqlite INSERT
 //!    (autocommit, same WAL mode and `synchronous` setting), for both durabilities; and 32
 //!    concurrent creates (group commit). Prints per-write times and the ratios.
@@ -34,6 +35,8 @@ use support::{RawSqlite, resource};
 const COST_WRITES: u64 = 1000;
 /// Concurrent writers in the group-commit measurement.
 const CONCURRENCY: usize = 32;
+/// Writes of the sparse latency measurement.
+const SPARSE_WRITES: usize = 20;
 /// The object the latency writer updates.
 const PROBE: &str = "latency-probe";
 
@@ -47,17 +50,28 @@ fn main() -> AnyResult<()> {
         .build()?;
     if args.get(1).map(String::as_str) == Some("--writer") {
         let db = args.get(2).ok_or("--writer needs the database path")?;
-        let writes: usize = args.get(3).ok_or("--writer needs a count")?.parse()?;
-        return rt.block_on(writer(Path::new(db), writes));
+        let number = |i: usize| -> AnyResult<u64> {
+            Ok(args
+                .get(i)
+                .ok_or("--writer needs DB COUNT MIN_US MAX_US")?
+                .parse()?)
+        };
+        let pause = number(4)?..number(5)?;
+        return rt.block_on(writer(Path::new(db), number(3)?, pause));
     }
     let writes: usize = args.get(1).map(|a| a.parse()).transpose()?.unwrap_or(1000);
     let poll = args
         .get(2)
         .map(|a| a.parse::<u64>().map(Duration::from_millis))
         .transpose()?;
+    let mut options = EmbeddedOptions::default();
+    if let Some(poll) = poll {
+        options = options.poll_interval(poll).idle_poll_interval(poll);
+    }
     rt.block_on(async {
-        latency(writes, poll).await?;
-        idle_cost(poll).await?;
+        latency(writes, 0..4_000, &options).await?;
+        latency(SPARSE_WRITES, 1_100_000..1_500_000, &options).await?;
+        idle_cost(&options).await?;
         write_cost().await
     })
 }
@@ -69,13 +83,14 @@ fn now_nanos() -> u128 {
         .unwrap_or_default()
 }
 
-/// The child: updates the probe `writes` times, printing `revision called returned`.
-async fn writer(db: &Path, writes: usize) -> AnyResult<()> {
+/// The child: updates the probe `writes` times, pausing a random number of microseconds
+/// in `pause` before each, printing `revision called returned`.
+async fn writer(db: &Path, writes: u64, pause: std::ops::Range<u64>) -> AnyResult<()> {
     let store = EmbeddedDatastore::open(db)?;
     let key = ResourceKey::new(Kind::GlobalNetworkSet, "", PROBE);
     let mut current = store.get(&key).await?;
     for i in 0..writes {
-        tokio::time::sleep(Duration::from_micros(fastrand::u64(0..4000))).await;
+        tokio::time::sleep(Duration::from_micros(fastrand::u64(pause.clone()))).await;
         let mut next = current.clone();
         next.metadata_mut()
             .annotations
@@ -103,13 +118,13 @@ fn percentiles(label: &str, mut samples: Vec<Duration>) {
     );
 }
 
-async fn latency(writes: usize, poll: Option<Duration>) -> AnyResult<()> {
+async fn latency(
+    writes: usize,
+    pause: std::ops::Range<u64>,
+    options: &EmbeddedOptions,
+) -> AnyResult<()> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("datastore.db");
-    let mut options = EmbeddedOptions::default();
-    if let Some(poll) = poll {
-        options = options.poll_interval(poll);
-    }
     let store = EmbeddedDatastore::open_with(&db, options.clone())?;
     store.create(resource(PROBE)).await?;
     let mut watch = store.watch(Kind::GlobalNetworkSet, "").await?;
@@ -130,6 +145,8 @@ async fn latency(writes: usize, poll: Option<Duration>) -> AnyResult<()> {
         .arg("--writer")
         .arg(&db)
         .arg(writes.to_string())
+        .arg(pause.start.to_string())
+        .arg(pause.end.to_string())
         .stdout(Stdio::piped())
         .spawn()?;
     let lines: Vec<String> = tokio::task::spawn_blocking(move || {
@@ -140,7 +157,7 @@ async fn latency(writes: usize, poll: Option<Duration>) -> AnyResult<()> {
         lines.unwrap_or_default()
     })
     .await?;
-    let received = tokio::time::timeout(Duration::from_secs(60), receiver).await???;
+    let received = tokio::time::timeout(Duration::from_secs(120), receiver).await???;
     let (mut from_commit, mut from_call) = (Vec::new(), Vec::new());
     let mut early = 0;
     for line in &lines {
@@ -160,9 +177,11 @@ async fn latency(writes: usize, poll: Option<Duration>) -> AnyResult<()> {
         from_call.push(nanos(got.saturating_sub(called)));
     }
     println!(
-        "cross-process watch latency, {} writes by another process (poll interval {:?}, durability {:?}):",
+        "cross-process watch latency, {} writes by another process {:?} µs apart (poll {:?}, idle poll {:?}, durability {:?}):",
         lines.len(),
+        pause,
         options.poll_interval,
+        options.idle_poll_interval,
         options.durability
     );
     percentiles("commit (writer's update returned) -> event", from_commit);
@@ -171,36 +190,42 @@ async fn latency(writes: usize, poll: Option<Duration>) -> AnyResult<()> {
     Ok(())
 }
 
-/// CPU time (user + system) of this process so far, from /proc (Linux).
+/// CPU time of this process's live threads so far, in nanoseconds from the scheduler's
+/// statistics (Linux `/proc/self/task/*/schedstat`; finer than the 10 ms ticks of `stat`).
 fn cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    // Fields 14 and 15 (utime, stime) are the 12th and 13th after the command name.
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_millis(ticks * 10)) // USER_HZ is 100 on Linux
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
 }
 
-async fn idle_cost(poll: Option<Duration>) -> AnyResult<()> {
+async fn idle_cost(options: &EmbeddedOptions) -> AnyResult<()> {
     let dir = tempfile::tempdir()?;
-    let mut options = EmbeddedOptions::default();
-    if let Some(poll) = poll {
-        options = options.poll_interval(poll);
-    }
     let store = EmbeddedDatastore::open_with(dir.path().join("datastore.db"), options.clone())?;
-    let watch = store.watch(Kind::GlobalNetworkSet, "").await?;
-    let span = Duration::from_secs(3);
+    let span = Duration::from_secs(5);
+    let per_second = |from: Option<Duration>, to: Option<Duration>| match (from, to) {
+        (Some(b), Some(a)) => format!(
+            "{:.3} ms",
+            a.saturating_sub(b).as_secs_f64() * 1e3 / span.as_secs_f64()
+        ),
+        _ => "(no /proc)".to_owned(),
+    };
     let before = cpu_time();
     tokio::time::sleep(span).await;
-    let after = cpu_time();
+    let baseline = per_second(before, cpu_time());
+    let watch = store.watch(Kind::GlobalNetworkSet, "").await?;
+    // Let the poller go idle first.
+    tokio::time::sleep(calico_datastore::embedded::IDLE_AFTER).await;
+    let before = cpu_time();
+    tokio::time::sleep(span).await;
+    let watching = per_second(before, cpu_time());
     drop(watch);
-    if let (Some(b), Some(a)) = (before, after) {
-        println!(
-            "idle watch (poll interval {:?}): {:.1} ms CPU per second ({:.2} % of a core)",
-            options.poll_interval,
-            (a - b).as_secs_f64() * 1e3 / span.as_secs_f64(),
-            (a - b).as_secs_f64() / span.as_secs_f64() * 100.0
-        );
-    }
+    println!(
+        "CPU per second of this process, idle: {baseline} without a watch, {watching} with one (idle poll interval {:?})",
+        options.idle_poll_interval
+    );
     Ok(())
 }
 

@@ -38,7 +38,9 @@
 //!   a `tokio::sync::watch` channel carrying the latest revision. Writes of other processes
 //!   are noticed by one poller thread per open store (started by the first watch, stopped
 //!   when the last one ends) that checks `PRAGMA data_version` every
-//!   [`EmbeddedOptions::poll_interval`]: a read of the shared-memory WAL index, no disk I/O.
+//!   [`EmbeddedOptions::poll_interval`] (5 ms), or every
+//!   [`EmbeddedOptions::idle_poll_interval`] (20 ms) once the store was quiet for
+//!   [`IDLE_AFTER`]: a read of the shared-memory WAL index, no disk I/O.
 //! - **History** is bounded: after each write batch, once the log holds more than the
 //!   history length plus a small slack, the oldest rows are deleted in one range delete
 //!   (amortised: one delete per slack's worth of writes). [`KvBackend::compact`] deletes
@@ -108,8 +110,17 @@ pub const APPLICATION_ID: i64 = 0x4341_4C49;
 /// [`Error::Unavailable`], by default.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How often, by default, a store with active watches checks for other processes' writes.
+/// How often, by default, a store with active watches checks for other processes' writes
+/// while the store is busy (it changed within [`IDLE_AFTER`]).
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(5);
+
+/// How often, by default, a store with active watches checks for other processes' writes
+/// once nothing changed for [`IDLE_AFTER`]: the worst-case added latency of the first
+/// write after a quiet period.
+pub const DEFAULT_IDLE_POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// A store that did not change for this long is polled at the idle interval.
+pub const IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// Most writes committed in one transaction by the writer thread.
 pub const MAX_BATCH: usize = 256;
@@ -151,8 +162,12 @@ pub struct EmbeddedOptions {
     pub durability: Durability,
     /// How long to wait for another process's lock before [`Error::Unavailable`].
     pub busy_timeout: Duration,
-    /// How often a store with active watches checks for other processes' writes.
+    /// How often a store with active watches checks for other processes' writes while it
+    /// is busy.
     pub poll_interval: Duration,
+    /// How often it checks once nothing changed for [`IDLE_AFTER`] (never more often than
+    /// `poll_interval`).
+    pub idle_poll_interval: Duration,
 }
 
 impl Default for EmbeddedOptions {
@@ -162,6 +177,7 @@ impl Default for EmbeddedOptions {
             durability: Durability::default(),
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             poll_interval: DEFAULT_POLL_INTERVAL,
+            idle_poll_interval: DEFAULT_IDLE_POLL_INTERVAL,
         }
     }
 }
@@ -188,6 +204,12 @@ impl EmbeddedOptions {
     /// Sets [`EmbeddedOptions::poll_interval`] (at least 1 ms is used).
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
+        self
+    }
+
+    /// Sets [`EmbeddedOptions::idle_poll_interval`].
+    pub fn idle_poll_interval(mut self, interval: Duration) -> Self {
+        self.idle_poll_interval = interval;
         self
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use calico_model::Kind;
 use calico_model::sync::ResourceKey;
@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use super::schema::{self, Meta, Role};
 use super::writer::op_code;
-use super::{Core, blocking, lock, set_busy_timeout};
+use super::{Core, IDLE_AFTER, blocking, lock, set_busy_timeout};
 use crate::error::Result;
 use crate::kv::{KvEvent, KvOp, KvWatch};
 use crate::memory::too_old;
@@ -88,11 +88,14 @@ impl Notify {
     }
 }
 
-/// The poller thread: while anyone watches, checks every poll interval whether any other
-/// connection (of any process) committed, and if so advances the tip to the stored revision.
+/// The poller thread: while anyone watches, checks every poll interval (the idle one after
+/// [`IDLE_AFTER`] without change) whether any other connection (of any process) committed,
+/// and if so advances the tip to the stored revision.
 fn poll(conn: &Connection, core: &Core, notify: &Notify) {
     set_busy_timeout(core.options.busy_timeout);
-    let interval = core.options.poll_interval.max(MIN_POLL_INTERVAL);
+    let busy = core.options.poll_interval.max(MIN_POLL_INTERVAL);
+    let idle = core.options.idle_poll_interval.max(busy);
+    let mut changed_at = Instant::now();
     let mut seen = None;
     let mut failing = false;
     loop {
@@ -108,6 +111,7 @@ fn poll(conn: &Connection, core: &Core, notify: &Notify) {
                 failing = false;
                 if let Some(revision) = revision {
                     notify.advance(revision);
+                    changed_at = Instant::now();
                 }
             }
             Err(e) if !failing => {
@@ -116,7 +120,8 @@ fn poll(conn: &Connection, core: &Core, notify: &Notify) {
             }
             Err(_) => {}
         }
-        std::thread::sleep(interval);
+        let quiet = changed_at.elapsed() >= IDLE_AFTER;
+        std::thread::sleep(if quiet { idle } else { busy });
     }
 }
 
