@@ -194,6 +194,7 @@ impl EtcdBackend {
     pub async fn connect_with(config: &EtcdConfig, options: EtcdOptions) -> Result<Self> {
         let (endpoints, tls) = endpoints_and_tls(config)?;
         let label: Arc<str> = endpoints.join(",").into();
+        let uses_tls = tls.is_some();
         let mut connect = ConnectOptions::new()
             .with_connect_timeout(options.dial_timeout)
             .with_keep_alive(options.keepalive_interval, options.keepalive_timeout)
@@ -217,7 +218,7 @@ impl EtcdBackend {
         }
         tracing::info!(
             endpoints = %label,
-            tls = config.ca_cert_file.is_some(),
+            tls = uses_tls,
             authenticated = config.username.is_some(),
             "connecting to etcd"
         );
@@ -288,24 +289,17 @@ impl EtcdBackend {
         };
         let detail = describe(&e);
         if let etcd_client::Error::GRpcStatus(status) = &e {
-            use grpc_code::*;
-            match status.code() as i32 {
-                UNAUTHENTICATED | PERMISSION_DENIED => {
-                    return Error::config(
-                        "etcd credentials",
-                        format!("etcd at {} refused {op}{target}: {detail}", self.endpoints),
-                    );
-                }
-                INVALID_ARGUMENT if detail.contains("request is too large") => {
-                    if let Some(key) = key {
-                        return Error::invalid(
-                            key,
-                            "",
-                            format!("etcd refused the value: {detail}"),
-                        );
-                    }
-                }
-                _ => {}
+            let code = status.code() as i32;
+            if is_auth_failure(code, status.message()) {
+                return Error::config(
+                    "etcd credentials",
+                    format!("etcd at {} refused {op}{target}: {detail}", self.endpoints),
+                );
+            }
+            if let Some(key) = key.filter(|_| {
+                code == grpc_code::INVALID_ARGUMENT && detail.contains("request is too large")
+            }) {
+                return Error::invalid(key, "", format!("etcd refused the value: {detail}"));
             }
         }
         Error::unavailable(format!(
@@ -365,7 +359,7 @@ mod grpc_code {
 /// a transport failure is what tells an operator what to fix).
 fn describe(e: &etcd_client::Error) -> String {
     use std::error::Error as _;
-    let (mut out, mut source): (String, Option<&dyn std::error::Error>) = match e {
+    let (first, mut source): (String, Option<&dyn std::error::Error>) = match e {
         etcd_client::Error::GRpcStatus(s) => {
             let message = if s.message().is_empty() {
                 format!("{:?}", s.code())
@@ -378,21 +372,46 @@ fn describe(e: &etcd_client::Error) -> String {
         etcd_client::Error::IoError(io) => (io.to_string(), io.source()),
         other => (other.to_string(), None),
     };
+    let mut parts = vec![first];
     while let Some(cause) = source {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
+        parts.push(cause.to_string());
         source = cause.source();
     }
+    // Drop the generic wrappers when something more telling follows, and repeats.
+    if parts.len() > 1 {
+        parts.retain(|p| p != "transport error" && p != "connection error");
+    }
+    let mut out = String::new();
+    for part in parts {
+        if !out.contains(&part) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&part);
+        }
+    }
     let lower = out.to_ascii_lowercase();
-    if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+    if lower.contains("certificate") || lower.contains("handshake") || lower.contains("alert") {
         out.push_str(
             " (TLS failed: check ETCD_CA_CERT_FILE, ETCD_CERT_FILE and ETCD_KEY_FILE against the etcd server's certificates)",
         );
     }
     out
+}
+
+/// True if etcd refused the credentials (or their lack). etcd reports some of these as
+/// invalid arguments, so the message is checked too.
+fn is_auth_failure(code: i32, message: &str) -> bool {
+    const MESSAGES: &[&str] = &[
+        "authentication failed",
+        "user name is empty",
+        "user name not found",
+        "permission denied",
+    ];
+    matches!(
+        code,
+        grpc_code::UNAUTHENTICATED | grpc_code::PERMISSION_DENIED
+    ) || MESSAGES.iter().any(|m| message.contains(m))
 }
 
 /// Maps a failure of [`Client::connect`].
@@ -406,12 +425,7 @@ fn connect_error(endpoints: &str, e: etcd_client::Error) -> Error {
             "ETCD_CA_CERT_FILE/ETCD_CERT_FILE/ETCD_KEY_FILE",
             format!("cannot set up TLS for {endpoints}: {detail}"),
         ),
-        etcd_client::Error::GRpcStatus(s)
-            if matches!(
-                s.code() as i32,
-                grpc_code::UNAUTHENTICATED | grpc_code::PERMISSION_DENIED
-            ) || s.message().contains("authentication failed") =>
-        {
+        etcd_client::Error::GRpcStatus(s) if is_auth_failure(s.code() as i32, s.message()) => {
             Error::config(
                 "ETCD_USERNAME/ETCD_PASSWORD",
                 format!("etcd at {endpoints} refused the credentials: {detail}"),
@@ -423,9 +437,8 @@ fn connect_error(endpoints: &str, e: etcd_client::Error) -> Error {
 
 /// Normalises the endpoints (adding the scheme where missing) and builds the TLS settings.
 fn endpoints_and_tls(config: &EtcdConfig) -> Result<(Vec<String>, Option<TlsOptions>)> {
-    let tls_files = config.ca_cert_file.is_some()
-        || config.cert_file.is_some()
-        || config.key_file.is_some();
+    let tls_files =
+        config.ca_cert_file.is_some() || config.cert_file.is_some() || config.key_file.is_some();
     let mut endpoints = Vec::new();
     for raw in &config.endpoints {
         let e = raw.trim().trim_end_matches('/');
@@ -452,7 +465,10 @@ fn endpoints_and_tls(config: &EtcdConfig) -> Result<(Vec<String>, Option<TlsOpti
             "no etcd endpoint is configured",
         ));
     }
-    let https = endpoints.iter().filter(|e| e.starts_with("https://")).count();
+    let https = endpoints
+        .iter()
+        .filter(|e| e.starts_with("https://"))
+        .count();
     if https != 0 && https != endpoints.len() {
         return Err(Error::config(
             "ETCD_ENDPOINTS",
@@ -516,12 +532,10 @@ fn read_pem(field: &str, path: &Path) -> Result<Vec<u8>> {
 }
 
 fn header_revision(header: Option<&etcd_client::ResponseHeader>, location: &str) -> Result<i64> {
-    header
-        .map(|h| h.revision())
-        .ok_or_else(|| Error::Corrupt {
-            location: location.to_owned(),
-            reason: "etcd sent a response without a header".into(),
-        })
+    header.map(|h| h.revision()).ok_or_else(|| Error::Corrupt {
+        location: location.to_owned(),
+        reason: "etcd sent a response without a header".into(),
+    })
 }
 
 fn to_u64(revision: i64, location: &str) -> Result<u64> {
@@ -842,8 +856,7 @@ impl WatchCursor {
             // No deadline here: a watch may be quiet for hours. A dead peer is detected by
             // the HTTP/2 keep-alive, which fails the stream.
             let error = match self.stream.message().await {
-                Ok(Some(resp)) => match watch_ended(&resp, Some(self.requested), &self.endpoints)
-                {
+                Ok(Some(resp)) => match watch_ended(&resp, Some(self.requested), &self.endpoints) {
                     Some(e) => e,
                     None => {
                         for ev in resp.events() {

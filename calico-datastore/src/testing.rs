@@ -81,11 +81,25 @@ impl TestCertificates {
         let d = dir.path();
         let p = |name: &str| d.join(name);
         openssl(&[
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-days", "1", "-subj", "/CN=calico-test-ca",
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout", &path_arg(&p("ca.key")), "-out", &path_arg(&p("ca.crt")),
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=calico-test-ca",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+            &path_arg(&p("ca.key")),
+            "-out",
+            &path_arg(&p("ca.crt")),
         ])?;
         for (name, cn, usage) in [
             ("server", "localhost", "serverAuth,clientAuth"),
@@ -101,17 +115,36 @@ impl TestCertificates {
             std::fs::write(&ext, text)
                 .map_err(|e| Error::unavailable(format!("cannot write {}: {e}", ext.display())))?;
             openssl(&[
-                "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                "-nodes", "-subj", &format!("/CN={cn}"),
-                "-keyout", &path_arg(&p(&format!("{name}.key"))),
-                "-out", &path_arg(&p(&format!("{name}.csr"))),
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-subj",
+                &format!("/CN={cn}"),
+                "-keyout",
+                &path_arg(&p(&format!("{name}.key"))),
+                "-out",
+                &path_arg(&p(&format!("{name}.csr"))),
             ])?;
             openssl(&[
-                "x509", "-req", "-days", "1",
-                "-in", &path_arg(&p(&format!("{name}.csr"))),
-                "-CA", &path_arg(&p("ca.crt")), "-CAkey", &path_arg(&p("ca.key")),
-                "-CAcreateserial", "-extfile", &path_arg(&ext),
-                "-out", &path_arg(&p(&format!("{name}.crt"))),
+                "x509",
+                "-req",
+                "-days",
+                "1",
+                "-in",
+                &path_arg(&p(&format!("{name}.csr"))),
+                "-CA",
+                &path_arg(&p("ca.crt")),
+                "-CAkey",
+                &path_arg(&p("ca.key")),
+                "-CAcreateserial",
+                "-extfile",
+                &path_arg(&ext),
+                "-out",
+                &path_arg(&p(&format!("{name}.crt"))),
             ])?;
         }
         let files = TlsFiles {
@@ -358,9 +391,9 @@ impl EtcdServer {
         }
         let child = match command.spawn() {
             Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-                "etcd is missing ({binary}); install the Debian package `etcd-server`"
-            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                panic!("etcd is missing ({binary}); install the Debian package `etcd-server`")
+            }
             Err(e) => return Err(fail(format!("cannot run {binary}: {e}"))),
         };
         self.child = Some(child);

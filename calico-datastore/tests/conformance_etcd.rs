@@ -1,5 +1,6 @@
 //! The conformance suite against a real etcd, a fresh server per check.
 #![cfg(all(feature = "etcd", feature = "testing"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use calico_datastore::conformance::Fixture;
 use calico_datastore::etcd;
