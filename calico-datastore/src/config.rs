@@ -96,7 +96,6 @@ pub async fn connect(config: &DatastoreConfig) -> Result<Arc<dyn Datastore>> {
     match config {
         #[cfg(feature = "embedded")]
         DatastoreConfig::Embedded { path } => {
-            use crate::embedded::OpenEmbedded as _;
             Ok(Arc::new(crate::embedded::EmbeddedDatastore::open(path)?))
         }
         #[cfg(not(feature = "embedded"))]

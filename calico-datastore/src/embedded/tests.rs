@@ -1,0 +1,1 @@
+//! Unit tests of the embedded backend: schema, versions and error paths.
