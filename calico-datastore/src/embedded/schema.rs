@@ -91,8 +91,16 @@ pub(super) fn prepare(conn: &mut Connection, path: &Path, history: Option<usize>
         let tables = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
         Ok((version, app, tables))
     };
+    // One read transaction, so that the three values are from one snapshot even while
+    // another process creates the schema.
+    let first_look = |conn: &mut Connection| -> rusqlite::Result<(i64, i64, i64)> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let found = header(&tx)?;
+        tx.commit()?;
+        Ok(found)
+    };
     let (version, app, tables) =
-        header(conn).map_err(|e| sql_error(path, "reading the file header", e))?;
+        first_look(conn).map_err(|e| sql_error(path, "reading the file header", e))?;
     check_header(path, version, app, tables)?;
     // WAL mode is persistent, but can only be switched outside a transaction; it must be
     // on before the first write so that the new file is never used in rollback mode.

@@ -138,6 +138,16 @@ fn clone_error(e: &rusqlite::Error) -> rusqlite::Error {
         rusqlite::Error::SqliteFailure(code, msg) => {
             rusqlite::Error::SqliteFailure(*code, msg.clone())
         }
+        rusqlite::Error::FromSqlConversionFailure(i, ty, cause) => {
+            rusqlite::Error::FromSqlConversionFailure(*i, *ty, cause.to_string().into())
+        }
+        rusqlite::Error::IntegralValueOutOfRange(i, v) => {
+            rusqlite::Error::IntegralValueOutOfRange(*i, *v)
+        }
+        rusqlite::Error::InvalidColumnType(i, name, ty) => {
+            rusqlite::Error::InvalidColumnType(*i, name.clone(), *ty)
+        }
+        rusqlite::Error::Utf8Error(e) => rusqlite::Error::Utf8Error(*e),
         other => rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
             Some(other.to_string()),
