@@ -1,11 +1,21 @@
 //! `calicoctl`: manage Calico resources from the command line.
 //!
-//! This first cut has `validate` (offline decode, default and validate of manifests) and
-//! `version`; the datastore commands arrive with the calicoctl issue.
+//! The resource commands (`create`, `apply`, `replace`, `delete`, `get`) work on any
+//! datastore `calico-datastore` opens (embedded by default, etcd v3, or in-memory), chosen
+//! as calicoctl chooses: the `--config` file, else `/etc/calico/calicoctl.cfg` if it exists,
+//! else the environment (`DATASTORE_TYPE`, `ETCD_ENDPOINTS`, `CALICO_DATASTORE_PATH`, …).
+//! Their messages and exit codes are calicoctl's. `validate` checks manifests offline.
 
+mod commands;
+mod crud;
+mod errors;
 mod input;
+mod manifest;
+mod output;
+mod table;
 mod validate;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -21,22 +31,73 @@ const CLIENT_VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
     disable_help_subcommand = true
 )]
 struct Cli {
+    #[command(flatten)]
+    global: commands::Global,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create resources by file, directory or stdin.
+    Create(commands::CreateArgs),
+    /// Replace existing resources by file, directory or stdin.
+    Replace(commands::WriteArgs),
+    /// Create resources, or replace those that exist, by file, directory or stdin.
+    Apply(commands::WriteArgs),
+    /// Delete resources identified by file, directory, stdin or kind and names.
+    Delete(commands::DeleteArgs),
+    /// Get resources identified by file, directory, stdin or kind and names.
+    Get(commands::GetArgs),
     /// Decode, default and validate resources from files, directories or stdin, offline.
     Validate(validate::Args),
     /// Print the client version.
     Version,
 }
 
+/// Prints a command's report and turns it into the exit status.
+fn finish(report: commands::Report) -> ExitCode {
+    // A closed pipe (e.g. `| head`) is not worth a panic.
+    let _ = std::io::stdout().write_all(report.stdout.as_bytes());
+    let _ = std::io::stderr().write_all(report.stderr.as_bytes());
+    if report.failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Validate(args) => validate::run(&args),
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // calicoctl exits 1 on bad options; help and version requests succeed.
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let global = &cli.global;
+    let report = match &cli.command {
+        Command::Create(args) => runtime.block_on(commands::create(global, args)),
+        Command::Replace(args) => runtime.block_on(commands::replace(global, args)),
+        Command::Apply(args) => runtime.block_on(commands::apply(global, args)),
+        Command::Delete(args) => runtime.block_on(commands::delete(global, args)),
+        Command::Get(args) => runtime.block_on(commands::get(global, args)),
+        Command::Validate(args) => return validate::run(args),
         Command::Version => {
             println!("Client Version:    {CLIENT_VERSION}");
             println!(
@@ -44,7 +105,8 @@ fn main() -> ExitCode {
                 option_env!("CALICO_GIT_COMMIT").unwrap_or("unknown")
             );
             println!("Cluster Version:   unknown (no datastore configured)");
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
-    }
+    };
+    finish(report)
 }

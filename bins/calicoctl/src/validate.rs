@@ -7,9 +7,10 @@
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
-use calico_model::codec::{Decoded, decode_each};
+use calico_model::codec::decode_each;
 
-use crate::input::read_sources;
+use crate::input::{InputError, read_sources};
+use crate::manifest::describe;
 
 /// Arguments of `calicoctl validate`.
 #[derive(clap::Args)]
@@ -22,6 +23,9 @@ pub struct Args {
         value_name = "FILE|DIR|-"
     )]
     files: Vec<String>,
+    /// Process the directory given with -f recursively.
+    #[arg(short = 'R', long)]
+    recursive: bool,
     /// Do not fail when a file holds no resources.
     #[arg(long)]
     skip_empty: bool,
@@ -30,18 +34,16 @@ pub struct Args {
     quiet: bool,
 }
 
-fn subject(d: &Decoded) -> String {
-    let kind = d.kind.as_deref().unwrap_or("<unknown kind>");
-    let name = d.name.as_deref().unwrap_or("<no name>");
-    format!("{kind}/{name}")
-}
-
 /// Runs the command; returns the process exit code.
 pub fn run(args: &Args) -> ExitCode {
-    let sources = match read_sources(&args.files) {
+    let sources = match read_sources(&args.files, args.recursive, args.skip_empty) {
         Ok(s) => s,
+        Err(e @ InputError::EmptyDirectory { .. }) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
         Err(e) => {
-            eprintln!("Failed to execute command: {}: {}", e.path, e.reason);
+            eprintln!("Failed to execute command: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -64,16 +66,7 @@ pub fn run(args: &Args) -> ExitCode {
             match &d.result {
                 Err(e) => {
                     bad += 1;
-                    let line = e
-                        .location
-                        .line
-                        .map_or(String::new(), |l| format!(" (line {l})"));
-                    let path = if e.location.path.is_empty() {
-                        String::new()
-                    } else {
-                        format!("{}: ", e.location.path)
-                    };
-                    println!("{prefix}: {}: {path}{}{line}", subject(&d), e.kind);
+                    println!("{}", describe(&src.display, &d, e));
                 }
                 Ok(r) => {
                     let mut r = r.clone();
@@ -82,7 +75,13 @@ pub fn run(args: &Args) -> ExitCode {
                     if let Err(errs) = r.validate() {
                         bad += 1;
                         for p in &errs.problems {
-                            println!("{prefix}: {}: {}: {}", subject(&d), p.path, p.reason);
+                            println!(
+                                "{prefix}: {}/{}: {}: {}",
+                                r.kind(),
+                                r.name(),
+                                p.path,
+                                p.reason
+                            );
                         }
                     }
                 }
