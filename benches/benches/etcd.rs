@@ -73,6 +73,12 @@ async fn raw_cas(raw: &Client, key: &str, value: &str, rev: i64) -> i64 {
     resp.header().expect("header").revision()
 }
 
+/// The key's current mod revision, read with a raw range request.
+async fn raw_revision(raw: &Client, key: &str) -> i64 {
+    let resp = raw.kv_client().get(key, None).await.expect("raw get");
+    resp.kvs().first().expect("key exists").mod_revision()
+}
+
 /// Our read-modify-write, timing only the `update` (the `get` before it warms the cache,
 /// as in every controller loop).
 async fn timed_update(store: &EtcdDatastore, key: &ResourceKey, n: u64) -> Duration {
@@ -216,18 +222,12 @@ fn ratio(s: &Setup, key: &ResourceKey, path: &str, values: &[String; 2]) {
                 round += 1;
                 ours.push(timed_update(&s.store, key, round).await);
             }
-            let mut rev: i64 = s
-                .store
-                .get(key)
-                .await
-                .expect("get")
-                .metadata()
-                .resource_version
-                .parse()
-                .expect("numeric");
             for i in 0..PER_BLOCK {
+                // The same read-modify-write shape as ours: an untimed read of the current
+                // revision, then the timed compare-and-swap.
+                let rev = raw_revision(&s.raw, path).await;
                 let t = Instant::now();
-                rev = raw_cas(&s.raw, path, &values[i % 2], rev).await;
+                black_box(raw_cas(&s.raw, path, &values[i % 2], rev).await);
                 raw.push(t.elapsed());
             }
         }

@@ -1,0 +1,119 @@
+//! Shared helpers for the end-to-end tests in `tests/`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use calico_datastore::Datastore;
+use calico_datastore::syncer::Mirror;
+use calico_model::sync::{ResourceKey, SyncEvent, SyncStatus};
+use calico_model::{Kind, Resource};
+use tokio::sync::mpsc;
+
+/// Everything `store` holds of `kinds`, sorted by key.
+pub async fn snapshot(store: &dyn Datastore, kinds: &[Kind]) -> Vec<(ResourceKey, Resource)> {
+    let mut all = Vec::new();
+    for kind in kinds {
+        let list = store.list(*kind, None).await.expect("list");
+        all.extend(list.items.into_iter().map(|r| (ResourceKey::of(&r), r)));
+    }
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
+/// Applies batches from `rx` to `mirror` until it is in sync and equal to the store's
+/// contents of `kinds`; panics after `limit`.
+pub async fn converge(
+    mirror: &mut Mirror,
+    rx: &mut mpsc::Receiver<Vec<SyncEvent>>,
+    store: &dyn Datastore,
+    kinds: &[Kind],
+    limit: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        // Drain what is ready before comparing (comparing lists the whole store).
+        while let Ok(batch) = rx.try_recv() {
+            mirror.apply(batch);
+        }
+        if mirror.status == Some(SyncStatus::InSync) {
+            let want = snapshot(store, kinds).await;
+            let have: Vec<_> = mirror
+                .items
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if want == have {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "did not converge: consumer has {} items, store {}",
+                    have.len(),
+                    want.len()
+                );
+            }
+        }
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(batch)) => mirror.apply(batch),
+            Ok(None) => panic!("syncer stopped"),
+            Err(_) => {
+                let want = snapshot(store, kinds).await;
+                panic!(
+                    "did not converge in {limit:?}: consumer has {} items, store {} (status {:?})",
+                    mirror.items.len(),
+                    want.len(),
+                    mirror.status
+                );
+            }
+        }
+    }
+}
+
+/// A cluster-scoped resource for tests.
+pub fn net_set(name: &str, cidr: &str) -> Resource {
+    calico_datastore::conformance::net_set(name, cidr)
+}
+
+/// Writes `n` changes to `GlobalNetworkSet`s named `{prefix}{i % 1000}` with `concurrency`
+/// writers: creates, label updates, deletes and re-creates. Retries while the store is
+/// unavailable (so that it can be restarted underneath).
+pub async fn burst(
+    store: std::sync::Arc<dyn Datastore>,
+    prefix: &str,
+    n: usize,
+    concurrency: usize,
+) {
+    use calico_datastore::{DatastoreExt, Error};
+    use futures::StreamExt;
+    futures::stream::iter(0..n)
+        .for_each_concurrent(concurrency, |i| {
+            let store = store.clone();
+            let name = format!("{prefix}{}", i % 1000);
+            async move {
+                let key = ResourceKey::new(Kind::GlobalNetworkSet, "", name.clone());
+                loop {
+                    let result = match (i / 1000) % 4 {
+                        0 => store.create(net_set(&name, "10.0.0.0/8")).await.map(drop),
+                        1 | 3 => store
+                            .modify(&key, |r| {
+                                r.metadata_mut().labels.insert("i".into(), i.to_string());
+                            })
+                            .await
+                            .map(drop),
+                        _ if i % 2 == 0 => store.delete(&key, None).await.map(drop),
+                        _ => Ok(()),
+                    };
+                    match result {
+                        Ok(()) | Err(Error::AlreadyExists { .. }) | Err(Error::NotFound { .. }) => {
+                            break;
+                        }
+                        Err(e) if e.is_retryable() => {
+                            tokio::time::sleep(Duration::from_millis(50)).await
+                        }
+                        Err(e) => panic!("write {i} failed: {e}"),
+                    }
+                }
+            }
+        })
+        .await;
+}

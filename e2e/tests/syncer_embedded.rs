@@ -1,0 +1,50 @@
+//! The syncer over the embedded (SQLite) store: convergence through a 10,000-write burst
+//! and through compaction while the consumer lags.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use calico_datastore::Datastore;
+use calico_datastore::embedded::EmbeddedDatastore;
+use calico_datastore::syncer::{Mirror, Syncer};
+use calico_e2e::{burst, converge};
+use calico_model::Kind;
+use tokio::sync::mpsc;
+
+const KINDS: &[Kind] = &[Kind::GlobalNetworkSet, Kind::Profile, Kind::Tier];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn converges_after_a_burst_and_a_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Datastore> =
+        Arc::new(EmbeddedDatastore::open(dir.path().join("calico.db")).unwrap());
+    let (tx, mut rx) = mpsc::channel(1);
+    let _syncer = Syncer::start(store.clone(), KINDS, tx);
+    let mut mirror = Mirror::default();
+    converge(
+        &mut mirror,
+        &mut rx,
+        &*store,
+        KINDS,
+        Duration::from_secs(60),
+    )
+    .await;
+    burst(store.clone(), "b-", 10_000, 16).await;
+    let revision = store
+        .list(Kind::GlobalNetworkSet, None)
+        .await
+        .unwrap()
+        .revision;
+    store.compact(&revision).await.unwrap();
+    burst(store.clone(), "c-", 1000, 16).await;
+    converge(
+        &mut mirror,
+        &mut rx,
+        &*store,
+        KINDS,
+        Duration::from_secs(120),
+    )
+    .await;
+    assert!(mirror.items.len() > 1000);
+}
