@@ -7,9 +7,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the test suites need. Later components add theirs here (nftables,
-# iproute2, etcd-server, bird2, gobgpd, containernetworking-plugins, protobuf-compiler …).
-APT_PACKAGES=(ca-certificates)
+# System packages the test suites need: protoc for etcd-client's build, a real etcd and
+# etcdctl for the etcd backend's tests, nft/ip/ping for the dataplane and lab tests.
+# Later components add theirs here (bird2, gobgpd, containernetworking-plugins …).
+APT_PACKAGES=(
+    ca-certificates
+    protobuf-compiler libprotobuf-dev
+    etcd-server etcd-client
+    nftables iproute2 iputils-ping
+)
 
 install_packages() {
     [[ "${SKIP_APT:-0}" == 1 ]] && return 0
