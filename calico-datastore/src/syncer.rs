@@ -33,6 +33,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use calico_model::sync::{ResourceKey, SyncEvent, SyncStatus};
@@ -97,9 +98,37 @@ impl SyncerOptions {
     }
 }
 
+/// What a syncer has done so far, for metrics and tests (see [`Syncer::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncerStats {
+    /// Complete lists of a kind (the first one of each kind included).
+    pub lists: u64,
+    /// Watches that ended because the history they resumed from was compacted.
+    pub compactions: u64,
+    /// Watches that broke or ended for any other reason (connection lost, server gone).
+    pub watch_breaks: u64,
+    /// Lists or watch starts that failed and were retried after a backoff.
+    pub errors: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    lists: AtomicU64,
+    compactions: AtomicU64,
+    watch_breaks: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl Counters {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// A running syncer. Dropping it (or [`Syncer::stop`]) stops every task.
 pub struct Syncer {
     tasks: JoinSet<()>,
+    counters: Arc<Counters>,
 }
 
 impl Syncer {
@@ -123,6 +152,7 @@ impl Syncer {
         kinds.sort();
         kinds.dedup();
         let options = Arc::new(options);
+        let counters = Arc::new(Counters::default());
         let (tx, rx) = mpsc::channel(64);
         let mut tasks = JoinSet::new();
         tasks.spawn(aggregate(rx, sink, kinds.len(), options.batch_size));
@@ -135,11 +165,23 @@ impl Syncer {
                     tx: tx.clone(),
                     options: options.clone(),
                     delivered: HashMap::new(),
+                    counters: counters.clone(),
                 }
                 .run(),
             );
         }
-        Syncer { tasks }
+        Syncer { tasks, counters }
+    }
+
+    /// Counts of lists, compactions, broken watches and errors so far.
+    pub fn stats(&self) -> SyncerStats {
+        let c = &self.counters;
+        SyncerStats {
+            lists: c.lists.load(Ordering::Relaxed),
+            compactions: c.compactions.load(Ordering::Relaxed),
+            watch_breaks: c.watch_breaks.load(Ordering::Relaxed),
+            errors: c.errors.load(Ordering::Relaxed),
+        }
     }
 
     /// Stops every task and waits for them to end.
@@ -210,6 +252,7 @@ struct KindWatcher {
     options: Arc<SyncerOptions>,
     /// What the consumer has been sent: key → revision.
     delivered: HashMap<ResourceKey, String>,
+    counters: Arc<Counters>,
 }
 
 impl KindWatcher {
@@ -220,11 +263,13 @@ impl KindWatcher {
                 Ok(list) => list,
                 Err(e) => {
                     tracing::warn!(kind = %self.kind, error = %e, "list failed; retrying");
+                    Counters::bump(&self.counters.errors);
                     self.pause(&mut failures).await;
                     continue;
                 }
             };
             let revision = list.revision.clone();
+            Counters::bump(&self.counters.lists);
             if !self.resync(list).await {
                 return;
             }
@@ -232,6 +277,7 @@ impl KindWatcher {
                 Ok(stream) => stream,
                 Err(e) => {
                     tracing::warn!(kind = %self.kind, error = %e, "watch failed; relisting");
+                    Counters::bump(&self.counters.errors);
                     self.pause(&mut failures).await;
                     continue;
                 }
@@ -239,6 +285,7 @@ impl KindWatcher {
             loop {
                 let Some(item) = stream.next().await else {
                     tracing::warn!(kind = %self.kind, "watch ended; relisting");
+                    Counters::bump(&self.counters.watch_breaks);
                     break;
                 };
                 let mut events = Vec::new();
@@ -264,10 +311,12 @@ impl KindWatcher {
                 if let Some(e) = broken {
                     match e {
                         Error::RevisionTooOld { .. } => {
-                            tracing::info!(kind = %self.kind, error = %e, "history compacted; relisting")
+                            tracing::info!(kind = %self.kind, error = %e, "history compacted; relisting");
+                            Counters::bump(&self.counters.compactions);
                         }
                         e => {
-                            tracing::warn!(kind = %self.kind, error = %e, "watch broke; relisting")
+                            tracing::warn!(kind = %self.kind, error = %e, "watch broke; relisting");
+                            Counters::bump(&self.counters.watch_breaks);
                         }
                     }
                     break;

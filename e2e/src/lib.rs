@@ -20,6 +20,9 @@ pub async fn snapshot(store: &dyn Datastore, kinds: &[Kind]) -> Vec<(ResourceKey
     all
 }
 
+/// How long the syncer's stream must be silent before [`converge`] compares with the store.
+const QUIET: Duration = Duration::from_millis(100);
+
 /// Applies batches from `rx` to `mirror` until it is in sync and equal to the store's
 /// contents of `kinds`; panics after `limit`.
 pub async fn converge(
@@ -36,6 +39,12 @@ pub async fn converge(
             mirror.apply(batch);
         }
         if mirror.status == Some(SyncStatus::InSync) {
+            // Compare only once the stream has gone quiet for a moment: comparing lists the
+            // whole store, which is slow while thousands of small batches are arriving.
+            if let Ok(Some(batch)) = tokio::time::timeout(QUIET, rx.recv()).await {
+                mirror.apply(batch);
+                continue;
+            }
             let want = snapshot(store, kinds).await;
             let have: Vec<_> = mirror
                 .items

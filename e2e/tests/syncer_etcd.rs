@@ -29,7 +29,7 @@ async fn converges_when_etcd_is_killed_and_restarted_mid_stream() {
     let store: Arc<dyn Datastore> = Arc::new(etcd::connect(&server.config()).await.unwrap());
     burst(store.clone(), "pre-", 300, 8).await;
     let (tx, mut rx) = mpsc::channel(16);
-    let _syncer = Syncer::start_with(store.clone(), KINDS, tx, options());
+    let syncer = Syncer::start_with(store.clone(), KINDS, tx, options());
     let mut mirror = Mirror::default();
     converge(
         &mut mirror,
@@ -59,16 +59,49 @@ async fn converges_when_etcd_is_killed_and_restarted_mid_stream() {
         Duration::from_secs(120),
     )
     .await;
-    assert!(mirror.items.len() > 1000, "{}", mirror.items.len());
+    // 300 "pre-" sets, the 500 odd "mid-" sets the burst leaves (it creates 1000, then
+    // deletes the even ones), and the built-in default-allow profile.
+    assert_eq!(mirror.items.len(), 300 + 500 + 1);
+    // The kill broke the watches and the syncer relisted every kind after it.
+    let stats = syncer.stats();
+    assert!(stats.watch_breaks >= 1, "{stats:?}");
+    assert!(stats.lists > KINDS.len() as u64, "{stats:?}");
+}
+
+/// Creates `n` GlobalNetworkSets of 400 networks each (~6 KB of JSON apiece).
+async fn big_sets(store: &Arc<dyn Datastore>, n: usize) {
+    use futures::StreamExt;
+    let nets: Vec<_> = (0..400u32)
+        .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256).parse().unwrap())
+        .collect();
+    futures::stream::iter(0..n)
+        .for_each_concurrent(16, |i| {
+            let mut set = calico_e2e::net_set(&format!("big-{i}"), "10.0.0.0/8");
+            if let calico_model::Resource::GlobalNetworkSet(s) = &mut set {
+                s.spec.nets = nets.clone();
+            }
+            let store = store.clone();
+            async move {
+                store.create(set).await.unwrap();
+            }
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn converges_through_etcdctl_compaction_while_the_consumer_lags() {
     let server = EtcdServer::spawn().await.expect("etcd starts");
     let store: Arc<dyn Datastore> = Arc::new(etcd::connect(&server.config()).await.unwrap());
-    // A consumer that does not read: the syncer's watch falls behind.
+    // A consumer that does not read during the burst, and a syncer with small batches (so
+    // its own queues hold few events): the syncer stops reading its watch, etcd's buffers
+    // for the watch fill, and etcd holds the watch back as a slow one. Compacting past it
+    // must then end the watch with "compacted", and the syncer must relist.
     let (tx, mut rx) = mpsc::channel(1);
-    let _syncer = Syncer::start_with(store.clone(), KINDS, tx, options());
+    let options = SyncerOptions {
+        batch_size: 10,
+        ..options()
+    };
+    let syncer = Syncer::start_with(store.clone(), KINDS, tx, options);
     let mut mirror = Mirror::default();
     converge(
         &mut mirror,
@@ -78,6 +111,9 @@ async fn converges_through_etcdctl_compaction_while_the_consumer_lags() {
         Duration::from_secs(60),
     )
     .await;
+    // ~12 MB of events: more than the watch's buffers between etcd and the syncer
+    // (etcd's per-watch queue, gRPC's send quota, the HTTP/2 stream window).
+    big_sets(&store, 2000).await;
     burst(store.clone(), "c-", 4000, 16).await;
     let revision = store
         .list(Kind::GlobalNetworkSet, None)
@@ -97,6 +133,12 @@ async fn converges_through_etcdctl_compaction_while_the_consumer_lags() {
         Duration::from_secs(120),
     )
     .await;
+    let stats = syncer.stats();
+    assert!(
+        stats.compactions >= 1,
+        "the watch never saw the compaction: {stats:?}"
+    );
+    eprintln!("syncer stats: {:?}", syncer.stats());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,7 +146,7 @@ async fn converges_after_a_burst_of_ten_thousand_writes() {
     let server = EtcdServer::spawn().await.expect("etcd starts");
     let store: Arc<dyn Datastore> = Arc::new(etcd::connect(&server.config()).await.unwrap());
     let (tx, mut rx) = mpsc::channel(64);
-    let _syncer = Syncer::start_with(store.clone(), FELIX_KINDS, tx, options());
+    let syncer = Syncer::start_with(store.clone(), FELIX_KINDS, tx, options());
     let mut mirror = Mirror::default();
     converge(
         &mut mirror,
@@ -129,4 +171,5 @@ async fn converges_after_a_burst_of_ten_thousand_writes() {
         Duration::from_secs(120),
     )
     .await;
+    eprintln!("syncer stats: {:?}", syncer.stats());
 }
