@@ -46,7 +46,7 @@
 //!   (amortised: one delete per slack's worth of writes). [`KvBackend::compact`] deletes
 //!   explicitly. Watches from before the kept history fail with [`Error::RevisionTooOld`].
 //!
-//! See `docs/datastore-embedded.md` for the design rationale and measurements.
+//! See `docs/DATASTORE.md` for the design rationale and `docs/PERFORMANCE.md` for measurements.
 
 mod schema;
 #[cfg(test)]

@@ -20,6 +20,68 @@ pub async fn snapshot(store: &dyn Datastore, kinds: &[Kind]) -> Vec<(ResourceKey
     all
 }
 
+/// A syncer and the consumer-side replica it feeds, for convergence tests.
+pub struct Consumer {
+    /// The running syncer.
+    pub syncer: calico_datastore::syncer::Syncer,
+    /// What the consumer has received.
+    pub mirror: Mirror,
+    rx: mpsc::Receiver<Vec<SyncEvent>>,
+    store: std::sync::Arc<dyn Datastore>,
+    kinds: Vec<Kind>,
+}
+
+impl Consumer {
+    /// Starts a syncer of `kinds` over `store` whose output channel holds `capacity` batches
+    /// (1 makes a consumer that lags as soon as it stops reading).
+    pub fn start(
+        store: std::sync::Arc<dyn Datastore>,
+        kinds: &[Kind],
+        capacity: usize,
+        options: calico_datastore::syncer::SyncerOptions,
+    ) -> Consumer {
+        let (tx, rx) = mpsc::channel(capacity);
+        let syncer =
+            calico_datastore::syncer::Syncer::start_with(store.clone(), kinds, tx, options);
+        Consumer {
+            syncer,
+            mirror: Mirror::default(),
+            rx,
+            store,
+            kinds: kinds.to_vec(),
+        }
+    }
+
+    /// Consumes until the replica equals the store (see [`converge`]); panics after 2 minutes.
+    pub async fn converge(&mut self) {
+        converge(
+            &mut self.mirror,
+            &mut self.rx,
+            &*self.store,
+            &self.kinds,
+            Duration::from_secs(120),
+        )
+        .await;
+    }
+
+    /// Consumes whatever arrives for `period` (the consumer keeps reading while the store
+    /// misbehaves).
+    pub async fn consume_for(&mut self, period: Duration) {
+        let until = tokio::time::Instant::now() + period;
+        while let Ok(Some(batch)) = tokio::time::timeout_at(until, self.rx.recv()).await {
+            self.mirror.apply(batch);
+        }
+    }
+
+    /// Consumes until `task` finishes, then returns its output.
+    pub async fn consume_while<T>(&mut self, task: tokio::task::JoinHandle<T>) -> T {
+        while !task.is_finished() {
+            self.consume_for(Duration::from_millis(100)).await;
+        }
+        task.await.expect("task")
+    }
+}
+
 /// How long the syncer's stream must be silent before [`converge`] compares with the store.
 const QUIET: Duration = Duration::from_millis(100);
 

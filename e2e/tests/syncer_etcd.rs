@@ -6,12 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use calico_datastore::syncer::{FELIX_KINDS, Mirror, Syncer, SyncerOptions};
+use calico_datastore::syncer::{FELIX_KINDS, SyncerOptions};
 use calico_datastore::testing::EtcdServer;
 use calico_datastore::{Datastore, etcd};
-use calico_e2e::{burst, converge};
+use calico_e2e::{Consumer, burst};
 use calico_model::Kind;
-use tokio::sync::mpsc;
 
 const KINDS: &[Kind] = &[Kind::GlobalNetworkSet, Kind::Profile, Kind::Tier];
 
@@ -28,42 +27,23 @@ async fn converges_when_etcd_is_killed_and_restarted_mid_stream() {
     let mut server = EtcdServer::spawn().await.expect("etcd starts");
     let store: Arc<dyn Datastore> = Arc::new(etcd::connect(&server.config()).await.unwrap());
     burst(store.clone(), "pre-", 300, 8).await;
-    let (tx, mut rx) = mpsc::channel(16);
-    let syncer = Syncer::start_with(store.clone(), KINDS, tx, options());
-    let mut mirror = Mirror::default();
-    converge(
-        &mut mirror,
-        &mut rx,
-        &*store,
-        KINDS,
-        Duration::from_secs(60),
-    )
-    .await;
+    let mut consumer = Consumer::start(store.clone(), KINDS, 16, options());
+    consumer.converge().await;
 
     // Writes keep going while etcd dies and comes back.
     let writer = tokio::spawn(burst(store.clone(), "mid-", 3000, 8));
     tokio::time::sleep(Duration::from_millis(300)).await;
     server.kill();
     // Keep consuming while it is down (nothing must break on the consumer side).
-    let down_until = tokio::time::Instant::now() + Duration::from_secs(2);
-    while let Ok(Some(batch)) = tokio::time::timeout_at(down_until, rx.recv()).await {
-        mirror.apply(batch);
-    }
+    consumer.consume_for(Duration::from_secs(2)).await;
     server.start().await.expect("etcd restarts");
-    writer.await.unwrap();
-    converge(
-        &mut mirror,
-        &mut rx,
-        &*store,
-        KINDS,
-        Duration::from_secs(120),
-    )
-    .await;
+    consumer.consume_while(writer).await;
+    consumer.converge().await;
     // 300 "pre-" sets, the 500 odd "mid-" sets the burst leaves (it creates 1000, then
     // deletes the even ones), and the built-in default-allow profile.
-    assert_eq!(mirror.items.len(), 300 + 500 + 1);
+    assert_eq!(consumer.mirror.items.len(), 300 + 500 + 1);
     // The kill broke the watches and the syncer relisted every kind after it.
-    let stats = syncer.stats();
+    let stats = consumer.syncer.stats();
     assert!(stats.watch_breaks >= 1, "{stats:?}");
     assert!(stats.lists > KINDS.len() as u64, "{stats:?}");
 }
@@ -96,21 +76,12 @@ async fn converges_through_etcdctl_compaction_while_the_consumer_lags() {
     // its own queues hold few events): the syncer stops reading its watch, etcd's buffers
     // for the watch fill, and etcd holds the watch back as a slow one. Compacting past it
     // must then end the watch with "compacted", and the syncer must relist.
-    let (tx, mut rx) = mpsc::channel(1);
     let options = SyncerOptions {
         batch_size: 10,
         ..options()
     };
-    let syncer = Syncer::start_with(store.clone(), KINDS, tx, options);
-    let mut mirror = Mirror::default();
-    converge(
-        &mut mirror,
-        &mut rx,
-        &*store,
-        KINDS,
-        Duration::from_secs(60),
-    )
-    .await;
+    let mut consumer = Consumer::start(store.clone(), KINDS, 1, options);
+    consumer.converge().await;
     // ~12 MB of events: more than the watch's buffers between etcd and the syncer
     // (etcd's per-watch queue, gRPC's send quota, the HTTP/2 stream window).
     big_sets(&store, 2000).await;
@@ -125,51 +96,24 @@ async fn converges_through_etcdctl_compaction_while_the_consumer_lags() {
         .await
         .expect("etcdctl compact");
     burst(store.clone(), "d-", 1000, 16).await;
-    converge(
-        &mut mirror,
-        &mut rx,
-        &*store,
-        KINDS,
-        Duration::from_secs(120),
-    )
-    .await;
-    let stats = syncer.stats();
+    consumer.converge().await;
+    let stats = consumer.syncer.stats();
     assert!(
         stats.compactions >= 1,
         "the watch never saw the compaction: {stats:?}"
     );
-    eprintln!("syncer stats: {:?}", syncer.stats());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn converges_after_a_burst_of_ten_thousand_writes() {
     let server = EtcdServer::spawn().await.expect("etcd starts");
     let store: Arc<dyn Datastore> = Arc::new(etcd::connect(&server.config()).await.unwrap());
-    let (tx, mut rx) = mpsc::channel(64);
-    let syncer = Syncer::start_with(store.clone(), FELIX_KINDS, tx, options());
-    let mut mirror = Mirror::default();
-    converge(
-        &mut mirror,
-        &mut rx,
-        &*store,
-        FELIX_KINDS,
-        Duration::from_secs(60),
-    )
-    .await;
+    let mut consumer = Consumer::start(store.clone(), FELIX_KINDS, 64, options());
+    consumer.converge().await;
     let writer = tokio::spawn(burst(store.clone(), "b-", 10_000, 32));
-    while !writer.is_finished() {
-        if let Ok(Some(batch)) = tokio::time::timeout(Duration::from_millis(100), rx.recv()).await {
-            mirror.apply(batch);
-        }
-    }
-    writer.await.unwrap();
-    converge(
-        &mut mirror,
-        &mut rx,
-        &*store,
-        FELIX_KINDS,
-        Duration::from_secs(120),
-    )
-    .await;
-    eprintln!("syncer stats: {:?}", syncer.stats());
+    consumer.consume_while(writer).await;
+    consumer.converge().await;
+    // 1000 sets (the burst's later phases recreate what it deleted) and the built-in
+    // default-allow profile.
+    assert_eq!(consumer.mirror.items.len(), 1000 + 1);
 }
