@@ -126,12 +126,23 @@ impl<B: KvBackend> KvStore<B> {
     }
 
     fn remember(&self, key: &ResourceKey, resource: &Resource, revision: u64) -> Summary {
+        self.remember_hashed(key, resource, revision, body_hash(resource))
+    }
+
+    /// [`KvStore::remember`] with the body hash already computed.
+    fn remember_hashed(
+        &self,
+        key: &ResourceKey,
+        resource: &Resource,
+        revision: u64,
+        body_hash: u64,
+    ) -> Summary {
         let summary = Summary {
             revision,
             uid: resource.metadata().uid.clone(),
             creation_timestamp: resource.metadata().creation_timestamp.clone(),
             generation: resource.metadata().generation,
-            body_hash: body_hash(resource),
+            body_hash,
         };
         let mut cache = lock(&self.summaries);
         if cache.len() >= SUMMARY_CACHE_LIMIT {
@@ -233,10 +244,11 @@ impl<B: KvBackend> Datastore for KvStore<B> {
     async fn create(&self, resource: Resource) -> Result<Resource> {
         let mut resource = prepare_create(resource)?;
         let key = ResourceKey::of(&resource);
-        let value = encode(&resource);
+        let value = encode_in_place(&mut resource);
+        let hash = body_hash_in_place(&mut resource);
         let revision = self.backend.create(&key, value).await?;
         resource.metadata_mut().resource_version = revision.to_string();
-        self.remember(&key, &resource, revision);
+        self.remember_hashed(&key, &resource, revision, hash);
         Ok(resource)
     }
 
@@ -253,12 +265,12 @@ impl<B: KvBackend> Datastore for KvStore<B> {
         loop {
             attempts += 1;
             let old = self.current(&key, expected).await?;
-            finish_update(&mut resource, &old);
-            let value = encode(&resource);
+            let hash = finish_update(&mut resource, &old);
+            let value = encode_in_place(&mut resource);
             match self.backend.update(&key, value, old.revision).await {
                 Ok(revision) => {
                     resource.metadata_mut().resource_version = revision.to_string();
-                    self.remember(&key, &resource, revision);
+                    self.remember_hashed(&key, &resource, revision, hash);
                     return Ok(resource);
                 }
                 Err(e @ (Error::Conflict { .. } | Error::NotFound { .. })) => {
@@ -380,22 +392,53 @@ pub fn decode(entry: &KvEntry) -> std::result::Result<Resource, String> {
 
 /// The stored form: Calico's JSON of the whole object, without `resourceVersion`.
 pub fn encode(resource: &Resource) -> String {
-    let mut value = resource.to_value();
-    if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-        meta.remove("resourceVersion");
+    if resource.metadata().resource_version.is_empty() {
+        to_json(resource)
+    } else {
+        encode_in_place(&mut resource.clone())
     }
-    value.to_string()
+}
+
+/// [`encode`] without a copy: takes `resourceVersion` out while serialising.
+fn encode_in_place(resource: &mut Resource) -> String {
+    let rv = std::mem::take(&mut resource.metadata_mut().resource_version);
+    let json = to_json(resource);
+    resource.metadata_mut().resource_version = rv;
+    json
+}
+
+fn to_json(resource: &Resource) -> String {
+    // Serialising these types cannot fail: every map key is a string.
+    serde_json::to_string(resource).unwrap_or_default()
+}
+
+/// Feeds serialised bytes straight into a hasher (no intermediate string).
+struct HashWriter(DefaultHasher);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Hash of everything but metadata: a change of it bumps `generation`.
 fn body_hash(resource: &Resource) -> u64 {
-    let mut value = resource.to_value();
-    if let Some(obj) = value.as_object_mut() {
-        obj.remove("metadata");
-    }
-    let mut h = DefaultHasher::new();
-    value.to_string().hash(&mut h);
-    h.finish()
+    body_hash_in_place(&mut resource.clone())
+}
+
+/// [`body_hash`] without a copy: takes the metadata out while hashing.
+fn body_hash_in_place(resource: &mut Resource) -> u64 {
+    let meta = std::mem::take(resource.metadata_mut());
+    let mut h = HashWriter(DefaultHasher::new());
+    // Cannot fail: the writer never fails and every map key is a string.
+    let _ = serde_json::to_writer(&mut h, &*resource);
+    *resource.metadata_mut() = meta;
+    h.0.finish()
 }
 
 fn is_default_allow(key: &ResourceKey) -> bool {
@@ -483,12 +526,15 @@ fn prepare_create(mut resource: Resource) -> Result<Resource> {
 
 /// Carries identity over from the stored object and bumps `generation` if anything but
 /// metadata changed.
-fn finish_update(resource: &mut Resource, old: &Summary) {
-    let changed = body_hash(resource) != old.body_hash;
+/// Carries the managed metadata over from the stored object; returns the body hash.
+fn finish_update(resource: &mut Resource, old: &Summary) -> u64 {
+    let hash = body_hash_in_place(resource);
+    let changed = hash != old.body_hash;
     let meta = resource.metadata_mut();
     meta.uid = old.uid.clone();
     meta.creation_timestamp = old.creation_timestamp.clone();
     meta.generation = old.generation.max(1) + i64::from(changed);
+    hash
 }
 
 /// Kubernetes' `generateName` suffix: five characters from its alphabet (no vowels).
