@@ -1,0 +1,307 @@
+//! What the table holds (as last programmed, or as listed by `nft -j list table`) and the
+//! one transaction that turns it into a desired [`Ruleset`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use super::render::{
+    NftChain, NftSet, RULE_HASH_PREFIX, Ruleset, chain_obj, elem_obj, rule_obj, set_obj,
+};
+
+/// A set or map as observed: declaration and element keys.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ObservedSet {
+    pub is_map: bool,
+    pub key_type: Value,
+    /// Elements by their JSON text.
+    pub elements: BTreeMap<String, Value>,
+}
+
+/// The contents of the table, reduced to what the diff compares.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Observed {
+    pub table_exists: bool,
+    /// Chain name → rule hashes in order (`""` for a rule without our comment).
+    pub chains: BTreeMap<String, Vec<String>>,
+    /// Chain name → is a base chain.
+    pub base_chains: BTreeSet<String>,
+    pub sets: BTreeMap<String, ObservedSet>,
+}
+
+impl Observed {
+    /// What the kernel holds right after `ruleset` was applied successfully.
+    pub fn of(ruleset: &Ruleset) -> Self {
+        Observed {
+            table_exists: true,
+            chains: ruleset
+                .chains
+                .iter()
+                .map(|(n, c)| (n.clone(), c.rules.iter().map(|r| r.hash.clone()).collect()))
+                .collect(),
+            base_chains: ruleset
+                .chains
+                .iter()
+                .filter(|(_, c)| c.base.is_some())
+                .map(|(n, _)| n.clone())
+                .collect(),
+            sets: ruleset
+                .sets
+                .iter()
+                .map(|(n, s)| {
+                    (
+                        n.clone(),
+                        ObservedSet {
+                            is_map: s.is_map,
+                            key_type: s.key_type.clone(),
+                            elements: s.elements.clone(),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Parses `nft -j list table inet <table>` output.
+    pub fn parse_listing(listing: &Value) -> Self {
+        let mut obs = Observed {
+            table_exists: false,
+            ..Default::default()
+        };
+        let Some(items) = listing.get("nftables").and_then(Value::as_array) else {
+            return obs;
+        };
+        for item in items {
+            if item.get("table").is_some() {
+                obs.table_exists = true;
+            } else if let Some(c) = item.get("chain") {
+                if let Some(name) = c.get("name").and_then(Value::as_str) {
+                    obs.chains.entry(name.to_owned()).or_default();
+                    if c.get("hook").is_some() {
+                        obs.base_chains.insert(name.to_owned());
+                    }
+                }
+            } else if let Some(r) = item.get("rule") {
+                let Some(chain) = r.get("chain").and_then(Value::as_str) else {
+                    continue;
+                };
+                let hash = r
+                    .get("comment")
+                    .and_then(Value::as_str)
+                    .and_then(|c| c.strip_prefix(RULE_HASH_PREFIX))
+                    .unwrap_or("")
+                    .to_owned();
+                obs.chains.entry(chain.to_owned()).or_default().push(hash);
+            } else if let Some((s, is_map)) = item
+                .get("set")
+                .map(|s| (s, false))
+                .or_else(|| item.get("map").map(|s| (s, true)))
+            {
+                let Some(name) = s.get("name").and_then(Value::as_str) else {
+                    continue;
+                };
+                let elements: BTreeMap<String, Value> = s
+                    .get("elem")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().map(|e| (e.to_string(), e.clone())).collect())
+                    .unwrap_or_default();
+                obs.sets.insert(
+                    name.to_owned(),
+                    ObservedSet {
+                        is_map,
+                        key_type: s.get("type").cloned().unwrap_or(Value::Null),
+                        elements,
+                    },
+                );
+            }
+        }
+        obs
+    }
+}
+
+/// One transaction and what it touches.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Transaction {
+    /// The commands, in order (the body of `{"nftables": [...]}`).
+    pub commands: Vec<Value>,
+    /// Chains written (new or rewritten).
+    pub chains_written: Vec<String>,
+    /// Chains deleted.
+    pub chains_deleted: Vec<String>,
+    /// Sets or maps created.
+    pub sets_created: Vec<String>,
+    /// Sets or maps deleted.
+    pub sets_deleted: Vec<String>,
+    /// Elements added.
+    pub elements_added: usize,
+    /// Elements deleted.
+    pub elements_deleted: usize,
+}
+
+impl Transaction {
+    /// True if there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
+    /// Objects changed (chains, sets, elements).
+    pub fn objects_changed(&self) -> usize {
+        self.chains_written.len()
+            + self.chains_deleted.len()
+            + self.sets_created.len()
+            + self.sets_deleted.len()
+            + self.elements_added
+            + self.elements_deleted
+    }
+
+    /// The `nft -j -f` document.
+    pub fn to_json(&self) -> Value {
+        json!({ "nftables": self.commands })
+    }
+
+    /// A one-line description of the command at `index` (for error reports).
+    pub fn describe(&self, index: usize) -> String {
+        let Some(cmd) = self.commands.get(index) else {
+            return "transaction".into();
+        };
+        let Some((verb, body)) = cmd.as_object().and_then(|o| o.iter().next()) else {
+            return cmd.to_string();
+        };
+        let Some((kind, obj)) = body.as_object().and_then(|o| o.iter().next()) else {
+            return format!("{verb} {body}");
+        };
+        let name = obj
+            .get("name")
+            .or_else(|| obj.get("chain"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let mut text = format!("{verb} {kind} {name}");
+        if kind == "rule" || kind == "element" {
+            let detail = obj
+                .get("expr")
+                .or_else(|| obj.get("elem"))
+                .map(Value::to_string)
+                .unwrap_or_default();
+            text.push(' ');
+            text.push_str(&detail.chars().take(400).collect::<String>());
+        }
+        text
+    }
+}
+
+fn table_obj(table: &str) -> Value {
+    json!({"family": "inet", "name": table})
+}
+
+/// The transaction that turns `have` into `want`. Order: table; new chains (empty, as
+/// forward references); new sets and maps; element deletes then adds; changed chains flushed
+/// and refilled; stray chains flushed, then deleted; stray sets and maps deleted.
+pub(crate) fn diff(have: &Observed, want: &Ruleset) -> Transaction {
+    let t = &want.table;
+    let mut tx = Transaction::default();
+    let mut cmds = Vec::new();
+    if !have.table_exists {
+        cmds.push(json!({"add": {"table": table_obj(t)}}));
+    }
+    let mut new_chain: BTreeSet<&str> = BTreeSet::new();
+    for (name, chain) in &want.chains {
+        let is_base = have.base_chains.contains(name);
+        let exists = have.chains.contains_key(name);
+        if !exists || is_base != chain.base.is_some() {
+            if exists {
+                // A regular chain that should be a base chain (or the reverse): recreate.
+                cmds.push(json!({"flush": {"chain": {"family": "inet", "table": t, "name": name}}}));
+                cmds.push(json!({"delete": {"chain": {"family": "inet", "table": t, "name": name}}}));
+            }
+            cmds.push(json!({"add": {"chain": chain_obj(t, name, chain)}}));
+            new_chain.insert(name);
+        }
+    }
+    let mut elem_dels = Vec::new();
+    let mut elem_adds = Vec::new();
+    for (name, set) in &want.sets {
+        let current = have.sets.get(name);
+        let same_decl = current.is_some_and(|c| c.is_map == set.is_map && c.key_type == set.key_type);
+        if !same_decl {
+            if current.is_some() {
+                tracing::warn!(set = %name, "set declaration differs in the kernel; recreating it");
+                // nft refuses this while rules still refer to the set; the error names it.
+                cmds.push(json!({"delete": set_kind_obj(t, name, set)}));
+            }
+            cmds.push(json!({"add": set_obj(t, name, set)}));
+            tx.sets_created.push(name.clone());
+        }
+        let have_elems = current.filter(|_| same_decl).map(|c| &c.elements);
+        if let Some(have_elems) = have_elems {
+            let dels: Vec<&Value> = have_elems
+                .iter()
+                .filter(|(k, _)| !set.elements.contains_key(*k))
+                .map(|(_, v)| v)
+                .collect();
+            if !dels.is_empty() {
+                tx.elements_deleted += dels.len();
+                elem_dels.push(json!({"delete": {"element": elem_obj(t, name, dels)}}));
+            }
+        }
+        let adds: Vec<&Value> = set
+            .elements
+            .iter()
+            .filter(|(k, _)| have_elems.is_none_or(|h| !h.contains_key(*k)))
+            .map(|(_, v)| v)
+            .collect();
+        if !adds.is_empty() {
+            tx.elements_added += adds.len();
+            elem_adds.push(json!({"add": {"element": elem_obj(t, name, adds)}}));
+        }
+    }
+    cmds.extend(elem_dels);
+    cmds.extend(elem_adds);
+    for (name, chain) in &want.chains {
+        let fresh = new_chain.contains(name.as_str());
+        let same = !fresh
+            && have
+                .chains
+                .get(name)
+                .is_some_and(|h| h.len() == chain.rules.len() && h.iter().zip(&chain.rules).all(|(a, b)| *a == b.hash));
+        if same {
+            continue;
+        }
+        if !fresh {
+            cmds.push(json!({"flush": {"chain": {"family": "inet", "table": t, "name": name}}}));
+        }
+        push_rules(&mut cmds, t, name, chain);
+        tx.chains_written.push(name.clone());
+    }
+    let stray: Vec<&String> = have
+        .chains
+        .keys()
+        .filter(|n| !want.chains.contains_key(*n))
+        .collect();
+    for name in &stray {
+        cmds.push(json!({"flush": {"chain": {"family": "inet", "table": t, "name": name}}}));
+    }
+    for name in stray {
+        cmds.push(json!({"delete": {"chain": {"family": "inet", "table": t, "name": name}}}));
+        tx.chains_deleted.push(name.clone());
+    }
+    for (name, s) in &have.sets {
+        if !want.sets.contains_key(name) {
+            let kind = if s.is_map { "map" } else { "set" };
+            cmds.push(json!({"delete": {kind: {"family": "inet", "table": t, "name": name}}}));
+            tx.sets_deleted.push(name.clone());
+        }
+    }
+    tx.commands = cmds;
+    tx
+}
+
+fn set_kind_obj(table: &str, name: &str, set: &NftSet) -> Value {
+    let kind = if set.is_map { "map" } else { "set" };
+    json!({kind: {"family": "inet", "table": table, "name": name}})
+}
+
+fn push_rules(cmds: &mut Vec<Value>, table: &str, name: &str, chain: &NftChain) {
+    for rule in &chain.rules {
+        cmds.push(json!({"add": {"rule": rule_obj(table, name, rule)}}));
+    }
+}
