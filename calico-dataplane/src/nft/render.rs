@@ -588,7 +588,7 @@ fn action_stmts(action: Action, log_prefix: &str) -> Vec<Value> {
         Action::Allow => vec![mark_or(MARK_ACCEPT), verdict("return")],
         Action::Pass => vec![mark_or(MARK_PASS), verdict("return")],
         Action::Deny => vec![verdict("drop")],
-        Action::Log => vec![json!({"log": {"prefix": log_prefix}})],
+        Action::Log => vec![json!({"log": {"prefix": format!("{log_prefix}: ")}})],
     }
 }
 
