@@ -28,7 +28,7 @@ fn rt() -> tokio::runtime::Runtime {
 fn verbs(dp: &NftablesDataplane) -> BTreeSet<(String, String)> {
     dp.last_transaction()
         .unwrap()
-        .commands
+        .commands()
         .iter()
         .map(|c| {
             let (verb, body) = c.as_object().unwrap().iter().next().unwrap();
@@ -129,7 +129,7 @@ fn a_set_delta_sends_only_element_changes_and_a_policy_change_only_its_chain() {
             ]
             .into()
         );
-        for c in &tx.commands {
+        for c in &tx.commands() {
             let body = c.as_object().unwrap().values().next().unwrap();
             let obj = body.as_object().unwrap().values().next().unwrap();
             let target = obj.get("chain").or_else(|| obj.get("name")).unwrap();

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use super::render::{
-    NftChain, NftSet, RULE_HASH_PREFIX, Ruleset, chain_obj, elem_obj, rule_obj, set_obj,
+    NftChain, NftSet, RULE_HASH_PREFIX, Ruleset, add_rule_text, chain_obj, document_text, elem_obj, set_obj,
 };
 
 /// A set or map as observed: declaration and element keys.
@@ -122,8 +122,8 @@ impl Observed {
 /// One transaction and what it touches.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Transaction {
-    /// The commands, in order (the body of `{"nftables": [...]}`).
-    pub commands: Vec<Value>,
+    /// The commands, in order (the body of `{"nftables": [...]}`), as JSON text.
+    pub command_texts: Vec<String>,
     /// Chains written (new or rewritten).
     pub chains_written: Vec<String>,
     /// Chains deleted.
@@ -141,7 +141,15 @@ pub struct Transaction {
 impl Transaction {
     /// True if there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.commands.is_empty()
+        self.command_texts.is_empty()
+    }
+
+    /// The commands as JSON values.
+    pub fn commands(&self) -> Vec<Value> {
+        self.command_texts
+            .iter()
+            .map(|c| serde_json::from_str(c).unwrap_or(Value::Null))
+            .collect()
     }
 
     /// Objects changed (chains, sets, elements).
@@ -155,13 +163,17 @@ impl Transaction {
     }
 
     /// The `nft -j -f` document.
-    pub fn to_json(&self) -> Value {
-        json!({ "nftables": self.commands })
+    pub fn to_json_text(&self) -> String {
+        document_text(&self.command_texts)
     }
 
     /// A one-line description of the command at `index` (for error reports).
     pub fn describe(&self, index: usize) -> String {
-        let Some(cmd) = self.commands.get(index) else {
+        let Some(cmd) = self
+            .command_texts
+            .get(index)
+            .and_then(|c| serde_json::from_str::<Value>(c).ok())
+        else {
             return "transaction".into();
         };
         let Some((verb, body)) = cmd.as_object().and_then(|o| o.iter().next()) else {
@@ -199,9 +211,9 @@ fn table_obj(table: &str) -> Value {
 pub(crate) fn diff(have: &Observed, want: &Ruleset) -> Transaction {
     let t = &want.table;
     let mut tx = Transaction::default();
-    let mut cmds = Vec::new();
+    let mut cmds: Vec<String> = Vec::new();
     if !have.table_exists {
-        cmds.push(json!({"add": {"table": table_obj(t)}}));
+        cmds.push(json!({"add": {"table": table_obj(t)}}).to_string());
     }
     let mut new_chain: BTreeSet<&str> = BTreeSet::new();
     for (name, chain) in &want.chains {
@@ -210,10 +222,10 @@ pub(crate) fn diff(have: &Observed, want: &Ruleset) -> Transaction {
         if !exists || is_base != chain.base.is_some() {
             if exists {
                 // A regular chain that should be a base chain (or the reverse): recreate.
-                cmds.push(json!({"flush": {"chain": {"family": "inet", "table": t, "name": name}}}));
-                cmds.push(json!({"delete": {"chain": {"family": "inet", "table": t, "name": name}}}));
+                cmds.push(json!({"flush": {"chain": {"family": "inet", "table": t, "name": name}}}).to_string());
+                cmds.push(json!({"delete": {"chain": {"family": "inet", "table": t, "name": name}}}).to_string());
             }
-            cmds.push(json!({"add": {"chain": chain_obj(t, name, chain)}}));
+            cmds.push(json!({"add": {"chain": chain_obj(t, name, chain)}}).to_string());
             new_chain.insert(name);
         }
     }
@@ -226,9 +238,9 @@ pub(crate) fn diff(have: &Observed, want: &Ruleset) -> Transaction {
             if current.is_some() {
                 tracing::warn!(set = %name, "set declaration differs in the kernel; recreating it");
                 // nft refuses this while rules still refer to the set; the error names it.
-                cmds.push(json!({"delete": set_kind_obj(t, name, set)}));
+                cmds.push(json!({"delete": set_kind_obj(t, name, set)}).to_string());
             }
-            cmds.push(json!({"add": set_obj(t, name, set)}));
+            cmds.push(json!({"add": set_obj(t, name, set)}).to_string());
             tx.sets_created.push(name.clone());
         }
         let have_elems = current.filter(|_| same_decl).map(|c| &c.elements);
@@ -240,7 +252,7 @@ pub(crate) fn diff(have: &Observed, want: &Ruleset) -> Transaction {
                 .collect();
             if !dels.is_empty() {
                 tx.elements_deleted += dels.len();
-                elem_dels.push(json!({"delete": {"element": elem_obj(t, name, dels)}}));
+                elem_dels.push(json!({"delete": {"element": elem_obj(t, name, dels)}}).to_string());
             }
         }
         let adds: Vec<&Value> = set
@@ -251,7 +263,7 @@ pub(crate) fn diff(have: &Observed, want: &Ruleset) -> Transaction {
             .collect();
         if !adds.is_empty() {
             tx.elements_added += adds.len();
-            elem_adds.push(json!({"add": {"element": elem_obj(t, name, adds)}}));
+            elem_adds.push(json!({"add": {"element": elem_obj(t, name, adds)}}).to_string());
         }
     }
     cmds.extend(elem_dels);
@@ -267,7 +279,7 @@ pub(crate) fn diff(have: &Observed, want: &Ruleset) -> Transaction {
             continue;
         }
         if !fresh {
-            cmds.push(json!({"flush": {"chain": {"family": "inet", "table": t, "name": name}}}));
+            cmds.push(json!({"flush": {"chain": {"family": "inet", "table": t, "name": name}}}).to_string());
         }
         push_rules(&mut cmds, t, name, chain);
         tx.chains_written.push(name.clone());
@@ -278,20 +290,20 @@ pub(crate) fn diff(have: &Observed, want: &Ruleset) -> Transaction {
         .filter(|n| !want.chains.contains_key(*n))
         .collect();
     for name in &stray {
-        cmds.push(json!({"flush": {"chain": {"family": "inet", "table": t, "name": name}}}));
+        cmds.push(json!({"flush": {"chain": {"family": "inet", "table": t, "name": name}}}).to_string());
     }
     for name in stray {
-        cmds.push(json!({"delete": {"chain": {"family": "inet", "table": t, "name": name}}}));
+        cmds.push(json!({"delete": {"chain": {"family": "inet", "table": t, "name": name}}}).to_string());
         tx.chains_deleted.push(name.clone());
     }
     for (name, s) in &have.sets {
         if !want.sets.contains_key(name) {
             let kind = if s.is_map { "map" } else { "set" };
-            cmds.push(json!({"delete": {kind: {"family": "inet", "table": t, "name": name}}}));
+            cmds.push(json!({"delete": {kind: {"family": "inet", "table": t, "name": name}}}).to_string());
             tx.sets_deleted.push(name.clone());
         }
     }
-    tx.commands = cmds;
+    tx.command_texts = cmds;
     tx
 }
 
@@ -300,8 +312,8 @@ fn set_kind_obj(table: &str, name: &str, set: &NftSet) -> Value {
     json!({kind: {"family": "inet", "table": table, "name": name}})
 }
 
-fn push_rules(cmds: &mut Vec<Value>, table: &str, name: &str, chain: &NftChain) {
+fn push_rules(cmds: &mut Vec<String>, table: &str, name: &str, chain: &NftChain) {
     for rule in &chain.rules {
-        cmds.push(json!({"add": {"rule": rule_obj(table, name, rule)}}));
+        cmds.push(add_rule_text(table, name, rule));
     }
 }

@@ -81,20 +81,17 @@ pub(crate) fn list_table(opts: &NftOptions) -> Result<Observed> {
     Ok(Observed::parse_listing(&listing))
 }
 
-fn doc(commands: &[Value]) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({ "nftables": commands })).unwrap_or_default()
-}
 
 /// Sends one transaction. On failure, finds the first command nft refuses (by checking
 /// ever shorter prefixes with `nft -c`) and reports it.
 pub(crate) fn run_transaction(opts: &NftOptions, tx: &Transaction) -> Result<()> {
-    let (ok, _, err) = run(opts, &["-j", "-f", "-"], Some(&doc(&tx.commands)))?;
+    let (ok, _, err) = run(opts, &["-j", "-f", "-"], Some(tx.to_json_text().as_bytes()))?;
     if ok {
         return Ok(());
     }
     let object = match failing_command(opts, tx) {
         Some(i) => tx.describe(i),
-        None => format!("transaction of {} commands", tx.commands.len()),
+        None => format!("transaction of {} commands", tx.command_texts.len()),
     };
     tracing::error!(table = %opts.table, object = %object, error = %err, "nft refused a transaction");
     Err(Error::Kernel {
@@ -107,11 +104,12 @@ pub(crate) fn run_transaction(opts: &NftOptions, tx: &Transaction) -> Result<()>
 /// The index of the first command whose prefix of the transaction nft rejects in check mode.
 fn failing_command(opts: &NftOptions, tx: &Transaction) -> Option<usize> {
     let fails = |n: usize| {
-        run(opts, &["-c", "-j", "-f", "-"], Some(&doc(&tx.commands[..n])))
+        let doc = super::render::document_text(&tx.command_texts[..n]);
+        run(opts, &["-c", "-j", "-f", "-"], Some(doc.as_bytes()))
             .map(|(ok, _, _)| !ok)
             .unwrap_or(false)
     };
-    let (mut lo, mut hi) = (0usize, tx.commands.len());
+    let (mut lo, mut hi) = (0usize, tx.command_texts.len());
     if !fails(hi) {
         return None;
     }

@@ -43,7 +43,7 @@ use calico_policy::ir::proto;
 use ipnet::IpNet;
 
 pub use diff::Transaction;
-pub use render::{Ruleset, render};
+pub use render::{RenderCache, Ruleset, render, render_cached};
 
 use crate::error::{Error, Result};
 use crate::state::DesiredState;
@@ -239,6 +239,7 @@ pub struct NftablesDataplane {
     programmed: Option<Observed>,
     last: Option<Transaction>,
     synced_once: bool,
+    cache: RenderCache,
 }
 
 impl NftablesDataplane {
@@ -253,6 +254,7 @@ impl NftablesDataplane {
             programmed: None,
             last: None,
             synced_once: false,
+            cache: RenderCache::default(),
         })
     }
 
@@ -278,13 +280,13 @@ impl NftablesDataplane {
             Some(h) => h,
             None => exec::list_table(&self.opts)?,
         };
-        let want = render(&self.state, &self.opts);
+        let want = render_cached(&self.state, &self.opts, &mut self.cache);
         let tx = diff::diff(&have, &want);
         let changed = tx.objects_changed();
         if !tx.is_empty() {
             tracing::debug!(
                 table = %self.opts.table,
-                commands = tx.commands.len(),
+                commands = tx.command_texts.len(),
                 chains_written = tx.chains_written.len(),
                 chains_deleted = tx.chains_deleted.len(),
                 elements_added = tx.elements_added,

@@ -16,10 +16,10 @@
 //!   profile chains (`cali-pi-`/`cali-po-`/`cali-pri-`/`cali-pro-` + a stable hash) set them.
 //! - Every rule carries the comment `cali:<hash of its statements>`; a resync compares these.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use calico_policy::ir::{
-    Action, Direction, EndpointMatch, HostEndpoint, IpSetMember, IpSetType, IpVersion, PortRange,
+    Action, Direction, EndpointMatch, IpSetId, PolicyId, Policy, Profile, HostEndpoint, IpSetMember, IpSetType, IpVersion, PortRange,
     Rule, TierDefaultAction, TierInfo, proto,
 };
 use ipnet::IpNet;
@@ -54,19 +54,24 @@ pub struct BaseHook {
 /// One rule: its statements and the hash that names it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NftRule {
-    /// libnftables-JSON statements.
-    pub expr: Vec<Value>,
+    /// libnftables-JSON statements, as JSON text (an array).
+    pub expr: String,
     /// Stable hash of the statements (without [`RULE_HASH_PREFIX`]).
     pub hash: String,
 }
 
 impl NftRule {
     fn new(expr: Vec<Value>) -> Self {
-        let text = serde_json::to_string(&expr).unwrap_or_default();
+        let text = Value::Array(expr).to_string();
         NftRule {
             hash: format!("{:016x}", fnv1a(text.as_bytes())),
-            expr,
+            expr: text,
         }
+    }
+
+    /// The statements as JSON values.
+    pub fn statements(&self) -> Vec<Value> {
+        serde_json::from_str(&self.expr).unwrap_or_default()
     }
 
     /// The rule comment (`cali:<hash>`).
@@ -132,28 +137,60 @@ impl Ruleset {
     /// A complete `nft -j -f` document creating this table from nothing (the table is
     /// added, deleted and added again, so it also replaces an existing one atomically).
     pub fn to_json(&self) -> Value {
+        serde_json::from_str(&self.to_json_text()).unwrap_or(Value::Null)
+    }
+
+    /// [`Ruleset::to_json`] as text, without building the JSON tree (fast for large tables).
+    pub fn to_json_text(&self) -> String {
+        let table = json!({"family": "inet", "name": self.table});
         let mut cmds = vec![
-            json!({"add": {"table": {"family": "inet", "name": self.table}}}),
-            json!({"delete": {"table": {"family": "inet", "name": self.table}}}),
-            json!({"add": {"table": {"family": "inet", "name": self.table}}}),
+            json!({"add": {"table": table}}).to_string(),
+            json!({"delete": {"table": table}}).to_string(),
+            json!({"add": {"table": table}}).to_string(),
         ];
         for (name, chain) in &self.chains {
-            cmds.push(json!({"add": {"chain": chain_obj(&self.table, name, chain)}}));
+            cmds.push(json!({"add": {"chain": chain_obj(&self.table, name, chain)}}).to_string());
         }
         for (name, set) in &self.sets {
-            cmds.push(json!({"add": set_obj(&self.table, name, set)}));
+            cmds.push(json!({"add": set_obj(&self.table, name, set)}).to_string());
             if !set.elements.is_empty() {
                 let elems: Vec<&Value> = set.elements.values().collect();
-                cmds.push(json!({"add": {"element": elem_obj(&self.table, name, elems)}}));
+                cmds.push(json!({"add": {"element": elem_obj(&self.table, name, elems)}}).to_string());
             }
         }
         for (name, chain) in &self.chains {
             for rule in &chain.rules {
-                cmds.push(json!({"add": {"rule": rule_obj(&self.table, name, rule)}}));
+                cmds.push(add_rule_text(&self.table, name, rule));
             }
         }
-        json!({ "nftables": cmds })
+        document_text(&cmds)
     }
+}
+
+/// `{"nftables": [<commands>]}` from command texts.
+pub(crate) fn document_text(cmds: &[String]) -> String {
+    let len = cmds.iter().map(|c| c.len() + 1).sum::<usize>() + 16;
+    let mut out = String::with_capacity(len);
+    out.push_str("{\"nftables\":[");
+    for (i, c) in cmds.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(c);
+    }
+    out.push_str("]}");
+    out
+}
+
+/// The text of an `add rule` command (the statements are spliced in as text).
+pub(crate) fn add_rule_text(table: &str, chain: &str, rule: &NftRule) -> String {
+    format!(
+        r#"{{"add":{{"rule":{{"family":"inet","table":{},"chain":{},"expr":{},"comment":{}}}}}}}"#,
+        Value::from(table),
+        Value::from(chain),
+        rule.expr,
+        Value::from(rule.comment()),
+    )
 }
 
 /// The JSON object of a chain (for `add chain`).
@@ -184,12 +221,6 @@ pub(crate) fn elem_obj(table: &str, name: &str, elems: Vec<&Value>) -> Value {
     json!({"family": "inet", "table": table, "name": name, "elem": elems})
 }
 
-/// The object of an `add rule` command.
-pub(crate) fn rule_obj(table: &str, chain: &str, rule: &NftRule) -> Value {
-    json!({"family": "inet", "table": table, "chain": chain, "expr": rule.expr,
-        "comment": rule.comment()})
-}
-
 /// FNV-1a, 64 bit: a small stable hash (names must not change across releases or runs).
 pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -205,7 +236,7 @@ fn short_hash(s: &str) -> String {
 }
 
 /// Name of the nft set holding one family's members of an IR IP set.
-pub fn set_name(id: &calico_policy::ir::IpSetId, set_type: IpSetType, family: IpVersion) -> String {
+pub fn set_name(id: &IpSetId, set_type: IpSetType, family: IpVersion) -> String {
     let f = match family {
         IpVersion::V4 => '4',
         IpVersion::V6 => '6',
@@ -218,7 +249,7 @@ pub fn set_name(id: &calico_policy::ir::IpSetId, set_type: IpSetType, family: Ip
 }
 
 /// Name of a policy's chain for one direction.
-pub fn policy_chain(id: &calico_policy::ir::PolicyId, direction: Direction) -> String {
+pub fn policy_chain(id: &PolicyId, direction: Direction) -> String {
     let d = match direction {
         Direction::Ingress => "pi",
         Direction::Egress => "po",
@@ -422,7 +453,7 @@ fn set_match(op: &str, left: Value, mut elems: Vec<Value>) -> Value {
 // Rules.
 
 /// The matches of one IR rule, as alternatives (their OR): each is a list of ANDed matches.
-fn rule_alternatives(rule: &Rule) -> Vec<Vec<Value>> {
+fn rule_alternatives(rule: &Rule, has: &dyn Fn(&IpSetId, IpVersion) -> bool) -> Vec<Vec<Value>> {
     let agnostic = rule.ip_version.is_none()
         && rule.ip_set_ids().next().is_none()
         && [&rule.src, &rule.dst]
@@ -433,18 +464,31 @@ fn rule_alternatives(rule: &Rule) -> Vec<Vec<Value>> {
         && !matches!(rule.protocol, Some(proto::ICMP | proto::ICMPV6));
     let mut out = Vec::new();
     if agnostic {
-        out.extend(family_alternatives(rule, None));
+        out.extend(family_alternatives(rule, None, has));
     } else {
         for family in [IpVersion::V4, IpVersion::V6] {
             if let Some(r) = rule.for_family(family) {
-                out.extend(family_alternatives(&r, Some(family)));
+                out.extend(family_alternatives(&r, Some(family), has));
             }
         }
     }
     out
 }
 
-fn family_alternatives(rule: &Rule, family: Option<IpVersion>) -> Vec<Vec<Value>> {
+/// The alternatives for one family (`None`: a rule that does not depend on the family).
+/// A family in which a set the rule requires has no members cannot match: no alternatives.
+fn family_alternatives(
+    rule: &Rule,
+    family: Option<IpVersion>,
+    has: &dyn Fn(&IpSetId, IpVersion) -> bool,
+) -> Vec<Vec<Value>> {
+    if let Some(f) = family
+        && [&rule.src, &rule.dst]
+            .iter()
+            .any(|side| side.ip_sets.iter().any(|s| !has(s, f)))
+    {
+        return Vec::new();
+    }
     let mut all: Vec<Value> = Vec::new();
     // Each group is a list of alternatives; the rule is the cross product.
     let mut groups: Vec<Vec<Vec<Value>>> = Vec::new();
@@ -483,7 +527,9 @@ fn family_alternatives(rule: &Rule, family: Option<IpVersion>) -> Vec<Vec<Value>
         .protocol
         .is_some_and(|p| matches!(p, proto::TCP | proto::UDP | proto::SCTP | proto::UDPLITE));
     for (side, addr, port) in [(&rule.src, "saddr", "sport"), (&rule.dst, "daddr", "dport")] {
-        side_matches(side, family, addr, port, ported, &mut all, &mut groups);
+        if !side_matches(side, family, addr, port, ported, has, &mut all, &mut groups) {
+            return Vec::new();
+        }
     }
     let mut out = vec![all];
     for group in groups {
@@ -507,9 +553,10 @@ fn side_matches(
     addr: &str,
     port: &str,
     ported: bool,
+    has: &dyn Fn(&IpSetId, IpVersion) -> bool,
     all: &mut Vec<Value>,
     groups: &mut Vec<Vec<Vec<Value>>>,
-) {
+) -> bool {
     if let Some(f) = family {
         let a = addr_payload(f, addr);
         if !side.nets.is_empty() {
@@ -551,7 +598,7 @@ fn side_matches(
             )]);
         }
         if let Some(f) = family {
-            for s in &side.named_port_sets {
+            for s in side.named_port_sets.iter().filter(|s| has(s, f)) {
                 alts.push(vec![m(
                     "==",
                     concat(f),
@@ -559,10 +606,11 @@ fn side_matches(
                 )]);
             }
         }
-        if alts.len() == 1 {
-            all.extend(alts.remove(0));
-        } else if !alts.is_empty() {
-            groups.push(alts);
+        match alts.len() {
+            // Only empty named-port sets: nothing can match.
+            0 => return false,
+            1 => all.extend(alts.remove(0)),
+            _ => groups.push(alts),
         }
     }
     if !side.not_ports.is_empty() {
@@ -581,6 +629,7 @@ fn side_matches(
             ));
         }
     }
+    true
 }
 
 fn action_stmts(action: Action, log_prefix: &str) -> Vec<Value> {
@@ -592,10 +641,14 @@ fn action_stmts(action: Action, log_prefix: &str) -> Vec<Value> {
     }
 }
 
-fn rules_chain(rules: &[Rule], log_prefix: &str) -> NftChain {
+fn rules_chain(
+    rules: &[Rule],
+    log_prefix: &str,
+    has: &dyn Fn(&IpSetId, IpVersion) -> bool,
+) -> NftChain {
     let mut chain = NftChain::default();
     for rule in rules {
-        for mut alt in rule_alternatives(rule) {
+        for mut alt in rule_alternatives(rule, has) {
             alt.extend(action_stmts(rule.action, log_prefix));
             chain.rules.push(NftRule::new(alt));
         }
@@ -742,8 +795,87 @@ fn rule(expr: Vec<Value>) -> NftRule {
     NftRule::new(expr)
 }
 
+/// Rendered policy and profile chains kept between renders, so that an incremental apply
+/// re-renders only what changed.
+#[derive(Debug, Default)]
+pub struct RenderCache {
+    policies: HashMap<PolicyId, Cached<Policy>>,
+    profiles: HashMap<String, Cached<Profile>>,
+}
+
+#[derive(Debug)]
+struct Cached<T> {
+    source: T,
+    /// Which families of each referenced set have members (rendering depends on it).
+    flags: Vec<bool>,
+    log_prefix: String,
+    chains: [NftChain; 2],
+}
+
+fn set_flags<'a>(
+    rules: impl Iterator<Item = &'a Rule>,
+    has: &dyn Fn(&IpSetId, IpVersion) -> bool,
+) -> Vec<bool> {
+    rules
+        .flat_map(|r| r.ip_set_ids())
+        .flat_map(|s| [has(s, IpVersion::V4), has(s, IpVersion::V6)])
+        .collect()
+}
+
+fn cached_chains<K, T>(
+    cache: &mut HashMap<K, Cached<T>>,
+    key: &K,
+    source: &T,
+    rules: impl Fn(&T, Direction) -> &[Rule],
+    log_prefix: &str,
+    has: &dyn Fn(&IpSetId, IpVersion) -> bool,
+) -> [NftChain; 2]
+where
+    K: std::hash::Hash + Eq + Clone,
+    T: Clone + PartialEq,
+{
+    let flags = set_flags(
+        rules(source, Direction::Ingress)
+            .iter()
+            .chain(rules(source, Direction::Egress)),
+        has,
+    );
+    if let Some(c) = cache.get(key)
+        && c.source == *source
+        && c.flags == flags
+        && c.log_prefix == log_prefix
+    {
+        return c.chains.clone();
+    }
+    let chains = [
+        rules_chain(rules(source, Direction::Ingress), log_prefix, has),
+        rules_chain(rules(source, Direction::Egress), log_prefix, has),
+    ];
+    cache.insert(
+        key.clone(),
+        Cached {
+            source: source.clone(),
+            flags,
+            log_prefix: log_prefix.to_owned(),
+            chains: chains.clone(),
+        },
+    );
+    chains
+}
+
 /// Renders the desired state into the table's full contents.
 pub fn render(state: &DesiredState, opts: &NftOptions) -> Ruleset {
+    render_cached(state, opts, &mut RenderCache::default())
+}
+
+/// [`render`], reusing (and refreshing) the policy and profile chains in `cache`.
+pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut RenderCache) -> Ruleset {
+    let nonempty: HashSet<(&IpSetId, IpVersion)> = state
+        .ip_sets
+        .iter()
+        .flat_map(|(id, set)| set.members.iter().map(move |m| (id, m.family())))
+        .collect();
+    let has = |id: &IpSetId, f: IpVersion| nonempty.contains(&(id, f));
     let mut chains: BTreeMap<String, NftChain> = BTreeMap::new();
     let mut sets: BTreeMap<String, NftSet> = BTreeMap::new();
     let wl = json!(format!("{}*", opts.workload_iface_prefix));
@@ -807,21 +939,17 @@ pub fn render(state: &DesiredState, opts: &NftOptions) -> Ruleset {
     }
 
     // Policies and profiles.
+    cache.policies.retain(|id, _| state.policies.contains_key(id));
+    cache.profiles.retain(|name, _| state.profiles.contains_key(name));
     for (id, p) in &state.policies {
-        for d in [Direction::Ingress, Direction::Egress] {
-            chains.insert(
-                policy_chain(id, d),
-                rules_chain(p.rules(d), &opts.log_prefix),
-            );
-        }
+        let [i, e] = cached_chains(&mut cache.policies, id, p, Policy::rules, &opts.log_prefix, &has);
+        chains.insert(policy_chain(id, Direction::Ingress), i);
+        chains.insert(policy_chain(id, Direction::Egress), e);
     }
     for (name, p) in &state.profiles {
-        for d in [Direction::Ingress, Direction::Egress] {
-            chains.insert(
-                profile_chain(name, d),
-                rules_chain(p.rules(d), &opts.log_prefix),
-            );
-        }
+        let [i, e] = cached_chains(&mut cache.profiles, name, p, Profile::rules, &opts.log_prefix, &has);
+        chains.insert(profile_chain(name, Direction::Ingress), i);
+        chains.insert(profile_chain(name, Direction::Egress), e);
     }
 
     // Workloads and their dispatch maps.
@@ -1158,7 +1286,7 @@ mod tests {
 
     #[test]
     fn names_are_stable_and_short() {
-        let id = calico_policy::ir::IpSetId("s:abc".into());
+        let id = IpSetId("s:abc".into());
         assert_eq!(
             set_name(&id, IpSetType::Net, IpVersion::V4),
             set_name(&id, IpSetType::Net, IpVersion::V4)
