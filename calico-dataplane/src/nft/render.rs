@@ -19,7 +19,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use calico_policy::ir::{
-    Action, Direction, EndpointMatch, IpSetId, PolicyId, Policy, Profile, HostEndpoint, IpSetMember, IpSetType, IpVersion, PortRange,
+    Action, Direction, EndpointMatch, IpSetId, PolicyId, Policy, Profile, WorkloadEndpoint,
+    WorkloadEndpointId, HostEndpoint, IpSetMember, IpSetType, IpVersion, PortRange,
     Rule, TierDefaultAction, TierInfo, proto,
 };
 use ipnet::IpNet;
@@ -801,6 +802,10 @@ fn rule(expr: Vec<Value>) -> NftRule {
 pub struct RenderCache {
     policies: HashMap<PolicyId, Cached<Policy>>,
     profiles: HashMap<String, Cached<Profile>>,
+    /// Workload chains, with which of the endpoint's policies and profiles existed.
+    endpoints: HashMap<WorkloadEndpointId, (WorkloadEndpoint, Vec<bool>, [NftChain; 2])>,
+    /// Rendered IP sets by ID.
+    sets: HashMap<IpSetId, (crate::state::IpSet, Vec<(String, NftSet)>)>,
 }
 
 #[derive(Debug)]
@@ -863,6 +868,95 @@ where
     chains
 }
 
+/// The nft sets (one per family) of one IR IP set.
+fn render_set(id: &IpSetId, set: &crate::state::IpSet) -> Vec<(String, NftSet)> {
+    let mut out = Vec::with_capacity(2);
+    for family in [IpVersion::V4, IpVersion::V6] {
+        let (addr_type, name) = (
+            match family {
+                IpVersion::V4 => "ipv4_addr",
+                IpVersion::V6 => "ipv6_addr",
+            },
+            set_name(id, set.set_type, family),
+        );
+        let mut s = match set.set_type {
+            IpSetType::Net => NftSet::new(false, json!(addr_type), vec!["interval"]),
+            IpSetType::IpAndPort => NftSet::new(
+                false,
+                json!([addr_type, "inet_proto", "inet_service"]),
+                vec![],
+            ),
+        };
+        let nets: Vec<IpNet> = set
+            .members
+            .iter()
+            .filter_map(|mm| match mm {
+                IpSetMember::Net(n) => Some(*n),
+                IpSetMember::IpPort { .. } => None,
+            })
+            .collect();
+        for e in interval_elems(family, &nets) {
+            if set.set_type == IpSetType::Net {
+                s.insert(e);
+            }
+        }
+        if set.set_type == IpSetType::IpAndPort {
+            for mm in &set.members {
+                if let IpSetMember::IpPort { ip, protocol, port } = mm
+                    && IpVersion::of(ip) == family
+                {
+                    s.insert(json!({"concat": [ip.to_string(), proto_value(*protocol), port]}));
+                }
+            }
+        }
+        out.push((name, s));
+    }
+    out
+}
+
+/// A workload's egress (`cali-fw-`) and ingress (`cali-tw-`) chains.
+fn workload_chains(state: &DesiredState, w: &WorkloadEndpoint) -> [NftChain; 2] {
+    // Egress: anti-spoofing first.
+    let mut rules = Vec::new();
+    for family in [IpVersion::V4, IpVersion::V6] {
+        let own: Vec<IpNet> = w
+            .nets()
+            .chain(&w.allow_spoofed_source_prefixes)
+            .filter(|n| IpVersion::of_net(n) == family)
+            .copied()
+            .collect();
+        let mut expr = vec![nfproto(family)];
+        if !own.is_empty() {
+            expr.push(set_match(
+                "!=",
+                addr_payload(family, "saddr"),
+                interval_elems(family, &own),
+            ));
+        }
+        expr.push(verdict("drop"));
+        rules.push(rule(expr));
+    }
+    tier_rules(
+        state,
+        &w.tiers,
+        &w.profile_ids,
+        Direction::Egress,
+        Kind::Normal,
+        &mut rules,
+    );
+    let fw = NftChain { base: None, rules };
+    let mut rules = Vec::new();
+    tier_rules(
+        state,
+        &w.tiers,
+        &w.profile_ids,
+        Direction::Ingress,
+        Kind::Normal,
+        &mut rules,
+    );
+    [fw, NftChain { base: None, rules }]
+}
+
 /// Renders the desired state into the table's full contents.
 pub fn render(state: &DesiredState, opts: &NftOptions) -> Ruleset {
     render_cached(state, opts, &mut RenderCache::default())
@@ -896,51 +990,24 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
 
     // IP sets: one nft set per family.
     for (id, set) in &state.ip_sets {
-        for family in [IpVersion::V4, IpVersion::V6] {
-            let (addr_type, name) = (
-                match family {
-                    IpVersion::V4 => "ipv4_addr",
-                    IpVersion::V6 => "ipv6_addr",
-                },
-                set_name(id, set.set_type, family),
-            );
-            let mut s = match set.set_type {
-                IpSetType::Net => NftSet::new(false, json!(addr_type), vec!["interval"]),
-                IpSetType::IpAndPort => NftSet::new(
-                    false,
-                    json!([addr_type, "inet_proto", "inet_service"]),
-                    vec![],
-                ),
-            };
-            let nets: Vec<IpNet> = set
-                .members
-                .iter()
-                .filter_map(|mm| match mm {
-                    IpSetMember::Net(n) => Some(*n),
-                    IpSetMember::IpPort { .. } => None,
-                })
-                .collect();
-            for e in interval_elems(family, &nets) {
-                if set.set_type == IpSetType::Net {
-                    s.insert(e);
-                }
+        let rendered = match cache.sets.get(id) {
+            Some((src, r)) if src == set => r.clone(),
+            _ => {
+                let r = render_set(id, set);
+                cache.sets.insert(id.clone(), (set.clone(), r.clone()));
+                r
             }
-            if set.set_type == IpSetType::IpAndPort {
-                for mm in &set.members {
-                    if let IpSetMember::IpPort { ip, protocol, port } = mm
-                        && IpVersion::of(ip) == family
-                    {
-                        s.insert(json!({"concat": [ip.to_string(), proto_value(*protocol), port]}));
-                    }
-                }
-            }
-            sets.insert(name, s);
-        }
+        };
+        sets.extend(rendered);
     }
 
     // Policies and profiles.
     cache.policies.retain(|id, _| state.policies.contains_key(id));
     cache.profiles.retain(|name, _| state.profiles.contains_key(name));
+    cache
+        .endpoints
+        .retain(|id, _| state.workload_endpoints.contains_key(id));
+    cache.sets.retain(|id, _| state.ip_sets.contains_key(id));
     for (id, p) in &state.policies {
         let [i, e] = cached_chains(&mut cache.policies, id, p, Policy::rules, &opts.log_prefix, &has);
         chains.insert(policy_chain(id, Direction::Ingress), i);
@@ -959,45 +1026,25 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
         let iface = &w.interface_name;
         let fw = workload_chain(iface, Direction::Egress);
         let tw = workload_chain(iface, Direction::Ingress);
-        // Egress: anti-spoofing first.
-        let mut rules = Vec::new();
-        for family in [IpVersion::V4, IpVersion::V6] {
-            let own: Vec<IpNet> = w
-                .nets()
-                .chain(&w.allow_spoofed_source_prefixes)
-                .filter(|n| IpVersion::of_net(n) == family)
-                .copied()
-                .collect();
-            let mut expr = vec![nfproto(family)];
-            if !own.is_empty() {
-                expr.push(set_match(
-                    "!=",
-                    addr_payload(family, "saddr"),
-                    interval_elems(family, &own),
-                ));
+        let flags: Vec<bool> = w
+            .tiers
+            .iter()
+            .flat_map(|t| t.ingress_policies.iter().chain(&t.egress_policies))
+            .map(|p| state.policies.contains_key(p))
+            .chain(w.profile_ids.iter().map(|p| state.profiles.contains_key(p)))
+            .collect();
+        let [fw_chain, tw_chain] = match cache.endpoints.get(&w.id) {
+            Some((src, f, c)) if src == w && *f == flags => c.clone(),
+            _ => {
+                let c = workload_chains(state, w);
+                cache
+                    .endpoints
+                    .insert(w.id.clone(), (w.clone(), flags, c.clone()));
+                c
             }
-            expr.push(verdict("drop"));
-            rules.push(rule(expr));
-        }
-        tier_rules(
-            state,
-            &w.tiers,
-            &w.profile_ids,
-            Direction::Egress,
-            Kind::Normal,
-            &mut rules,
-        );
-        chains.insert(fw.clone(), NftChain { base: None, rules });
-        let mut rules = Vec::new();
-        tier_rules(
-            state,
-            &w.tiers,
-            &w.profile_ids,
-            Direction::Ingress,
-            Kind::Normal,
-            &mut rules,
-        );
-        chains.insert(tw.clone(), NftChain { base: None, rules });
+        };
+        chains.insert(fw.clone(), fw_chain);
+        chains.insert(tw.clone(), tw_chain);
         from_map.insert(json!([iface, goto(&fw)]));
         to_map.insert(json!([iface, goto(&tw)]));
     }
