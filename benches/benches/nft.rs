@@ -81,7 +81,12 @@ fn policy(i: usize, variant: u16) -> Policy {
     let (inbound, outbound) = rules.split_at(RULES_PER_POLICY / 2);
     Policy {
         id: pid(i),
-        tier: if i % 2 == 0 { "security" } else { "default" }.into(),
+        tier: if i.is_multiple_of(2) {
+            "security"
+        } else {
+            "default"
+        }
+        .into(),
         inbound_rules: inbound.to_vec(),
         outbound_rules: outbound.to_vec(),
         untracked: false,
@@ -111,7 +116,11 @@ fn state_updates() -> Vec<DataplaneUpdate> {
     for e in 0..ENDPOINTS {
         let mine: Vec<usize> = (0..POLICIES).filter(|i| i % ENDPOINTS == e).collect();
         let tier = |name: &str, parity: usize| {
-            let ids: Vec<PolicyId> = mine.iter().filter(|i| *i % 2 == parity).map(|i| pid(*i)).collect();
+            let ids: Vec<PolicyId> = mine
+                .iter()
+                .filter(|i| *i % 2 == parity)
+                .map(|i| pid(*i))
+                .collect();
             TierInfo {
                 name: name.into(),
                 default_action: TierDefaultAction::Deny,
@@ -126,7 +135,11 @@ fn state_updates() -> Vec<DataplaneUpdate> {
             },
             interface_name: format!("calib{e:04}"),
             mac: String::new(),
-            ipv4_nets: vec![format!("10.65.{}.{}/32", e / 250, e % 250 + 1).parse().expect("ip")],
+            ipv4_nets: vec![
+                format!("10.65.{}.{}/32", e / 250, e % 250 + 1)
+                    .parse()
+                    .expect("ip"),
+            ],
             ipv6_nets: vec![],
             profile_ids: vec!["kns.default".into()],
             tiers: vec![tier("security", 0), tier("default", 1)],
@@ -206,7 +219,10 @@ fn main() {
         return;
     }
     // `cargo bench` passes `--bench`; a filter that excludes us skips the run.
-    if std::env::args().skip(1).any(|a| !a.starts_with("--") && !"nft".contains(a.as_str())) {
+    if std::env::args()
+        .skip(1)
+        .any(|a| !a.starts_with("--") && !"nft".contains(a.as_str()))
+    {
         return;
     }
     let ns = Netns::new();
@@ -225,7 +241,11 @@ fn main() {
         ruleset.rule_count(),
         ruleset.chains.len(),
         ruleset.sets.len(),
-        ruleset.sets.values().map(|s| s.elements.len()).sum::<usize>(),
+        ruleset
+            .sets
+            .values()
+            .map(|s| s.elements.len())
+            .sum::<usize>(),
         ENDPOINTS,
         ms(render_time),
     );
@@ -246,7 +266,10 @@ fn main() {
         // Floor: nft alone, same document, empty table.
         ns.drop_table();
         let t = Instant::now();
-        assert!(ns.nft(&["-j", "-f", "-"], Some(&doc)), "nft -f of the rendered document failed");
+        assert!(
+            ns.nft(&["-j", "-f", "-"], Some(&doc)),
+            "nft -f of the rendered document failed"
+        );
         floor.push(t.elapsed());
         ns.drop_table();
 

@@ -3,6 +3,8 @@
 //! nftables backend programs the node; TCP connects and pings must pass or fail exactly as
 //! the policy says, and the reference evaluator must agree on every probe.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers: a panic is a test failure
+
 mod nft_common;
 
 use std::collections::BTreeSet;
@@ -25,11 +27,22 @@ impl Lab {
     fn new() -> Lab {
         let node = Netns::new("node");
         // An uplink with a default route, so that proxy ARP answers for 169.254.1.1.
-        node.exec(&["ip", "link", "add", "uplink0", "type", "veth", "peer", "name", "uplink1"]);
+        node.exec(&[
+            "ip", "link", "add", "uplink0", "type", "veth", "peer", "name", "uplink1",
+        ]);
         node.exec(&["ip", "link", "set", "uplink0", "up"]);
         node.exec(&["ip", "link", "set", "uplink1", "up"]);
         node.exec(&["ip", "addr", "add", "10.99.0.1/24", "dev", "uplink0"]);
-        node.exec(&["ip", "route", "add", "default", "via", "10.99.0.2", "dev", "uplink0"]);
+        node.exec(&[
+            "ip",
+            "route",
+            "add",
+            "default",
+            "via",
+            "10.99.0.2",
+            "dev",
+            "uplink0",
+        ]);
         node.sysctl("net.ipv4.ip_forward", "1");
         let mut pods = Vec::new();
         for (i, ip) in ["10.65.0.1", "10.65.0.2"].iter().enumerate() {
@@ -43,11 +56,38 @@ impl Lab {
             node.sysctl(&format!("net.ipv4.conf.{iface}.proxy_arp"), "1");
             node.sysctl(&format!("net.ipv4.neigh.{iface}.proxy_delay"), "0");
             node.sysctl(&format!("net.ipv4.conf.{iface}.forwarding"), "1");
-            node.exec(&["ip", "route", "add", &format!("{ip}/32"), "dev", &iface, "scope", "link"]);
+            node.exec(&[
+                "ip",
+                "route",
+                "add",
+                &format!("{ip}/32"),
+                "dev",
+                &iface,
+                "scope",
+                "link",
+            ]);
             pod.exec(&["ip", "link", "set", "eth0", "up"]);
             pod.exec(&["ip", "addr", "add", &format!("{ip}/32"), "dev", "eth0"]);
-            pod.exec(&["ip", "route", "add", "169.254.1.1", "dev", "eth0", "scope", "link"]);
-            pod.exec(&["ip", "route", "add", "default", "via", "169.254.1.1", "dev", "eth0"]);
+            pod.exec(&[
+                "ip",
+                "route",
+                "add",
+                "169.254.1.1",
+                "dev",
+                "eth0",
+                "scope",
+                "link",
+            ]);
+            pod.exec(&[
+                "ip",
+                "route",
+                "add",
+                "default",
+                "via",
+                "169.254.1.1",
+                "dev",
+                "eth0",
+            ]);
             for port in PORTS {
                 let script = format!(
                     "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('0.0.0.0',{port}))\ns.listen(64)\nwhile True:\n  c,_=s.accept()\n  c.close()\n"
@@ -115,12 +155,18 @@ fn check_all(lab: &Lab, eval_state: &DataplaneState, expect_some_allowed: bool) 
             for port in PORTS {
                 let want = ev.evaluate(&Packet::tcp(src, 40000, dst, port)).allowed;
                 let got = lab.tcp(from, to, port);
-                assert_eq!(got, want, "tcp {src} -> {dst}:{port}: kernel {got}, evaluator {want}");
+                assert_eq!(
+                    got, want,
+                    "tcp {src} -> {dst}:{port}: kernel {got}, evaluator {want}"
+                );
                 allowed += usize::from(got);
             }
             let want = ev.evaluate(&Packet::icmp(src, dst, 8, 0)).allowed;
             let got = lab.ping(from, to);
-            assert_eq!(got, want, "ping {src} -> {dst}: kernel {got}, evaluator {want}");
+            assert_eq!(
+                got, want,
+                "ping {src} -> {dst}: kernel {got}, evaluator {want}"
+            );
             allowed += usize::from(got);
         }
     }
@@ -163,13 +209,24 @@ fn policy_allows_and_denies_real_packets_as_the_evaluator_says() {
             set_update("s:clients", &["10.65.0.1/32", "10.65.0.0/30"]),
             DataplaneUpdate::PolicyUpdate(allow_8080_from_set()),
             DataplaneUpdate::ProfileUpdate(profile()),
-            DataplaneUpdate::WorkloadEndpointUpdate(workload("a", "calitest0", "10.65.0.1", vec![])),
-            DataplaneUpdate::WorkloadEndpointUpdate(workload("b", "calitest1", "10.65.0.2", tiers.clone())),
+            DataplaneUpdate::WorkloadEndpointUpdate(workload(
+                "a",
+                "calitest0",
+                "10.65.0.1",
+                vec![],
+            )),
+            DataplaneUpdate::WorkloadEndpointUpdate(workload(
+                "b",
+                "calitest1",
+                "10.65.0.2",
+                tiers.clone(),
+            )),
         ];
         // Before InSync nothing is programmed.
         apply(&mut dp, &mut eval, batch).await;
         assert!(
-            !lab.node.try_exec(&["nft", "list", "table", "inet", "calico-test"]),
+            !lab.node
+                .try_exec(&["nft", "list", "table", "inet", "calico-test"]),
             "table exists before InSync"
         );
         apply(&mut dp, &mut eval, vec![DataplaneUpdate::InSync]).await;
@@ -180,7 +237,8 @@ fn policy_allows_and_denies_real_packets_as_the_evaluator_says() {
 
         // Allow ICMP too: ping now passes (a policy chain rewrite).
         let mut p = allow_8080_from_set();
-        p.inbound_rules.push(rule(Action::Allow, |r| r.protocol = Some(1)));
+        p.inbound_rules
+            .push(rule(Action::Allow, |r| r.protocol = Some(1)));
         apply(&mut dp, &mut eval, vec![DataplaneUpdate::PolicyUpdate(p)]).await;
         assert!(lab.ping(0, 1), "ping allowed by the new rule was dropped");
         check_all(&lab, &eval, true);
@@ -200,7 +258,10 @@ fn policy_allows_and_denies_real_packets_as_the_evaluator_says() {
             }],
         )
         .await;
-        assert!(!lab.tcp(0, 1, 8080), "TCP 8080 passed after the set lost pod a");
+        assert!(
+            !lab.tcp(0, 1, 8080),
+            "TCP 8080 passed after the set lost pod a"
+        );
         check_all(&lab, &eval, true);
 
         // Pod b's endpoint goes away: its interface is unknown, so nothing passes to it
@@ -208,13 +269,18 @@ fn policy_allows_and_denies_real_packets_as_the_evaluator_says() {
         apply(
             &mut dp,
             &mut eval,
-            vec![DataplaneUpdate::WorkloadEndpointRemove(WorkloadEndpointId {
-                namespace: "default".into(),
-                name: "b".into(),
-            })],
+            vec![DataplaneUpdate::WorkloadEndpointRemove(
+                WorkloadEndpointId {
+                    namespace: "default".into(),
+                    name: "b".into(),
+                },
+            )],
         )
         .await;
         assert!(!lab.ping(0, 1), "ping to an unknown cali interface passed");
-        assert!(!lab.tcp(0, 1, 8080), "TCP to an unknown cali interface passed");
+        assert!(
+            !lab.tcp(0, 1, 8080),
+            "TCP to an unknown cali interface passed"
+        );
     });
 }

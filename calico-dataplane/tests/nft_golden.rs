@@ -1,6 +1,8 @@
 //! Golden test: the nft JSON a representative IR renders to, and (as root) that nft accepts
 //! it and the backend programs it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers: a panic is a test failure
+
 mod nft_common;
 
 use calico_dataplane::nft::{NftOptions, NftablesDataplane, render};
@@ -24,7 +26,10 @@ fn representative_ir_renders_to_the_golden_document() {
     let (state, opts) = representative_state();
     let doc = render(&state, &opts).to_json();
     let text = serde_json::to_string_pretty(&doc).unwrap() + "\n";
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/nft_representative.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/golden/nft_representative.json"
+    );
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();
         std::fs::write(path, &text).unwrap();

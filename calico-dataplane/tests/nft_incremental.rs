@@ -2,6 +2,8 @@
 //! atomic (a concurrent reader never sees a half-written chain; a refused transaction
 //! changes nothing and names the failing object).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers: a panic is a test failure
+
 mod nft_common;
 
 use std::collections::BTreeSet;
@@ -116,8 +118,11 @@ fn a_set_delta_sends_only_element_changes_and_a_policy_change_only_its_chain() {
 
         // One policy change: only that policy's ingress chain is flushed and refilled.
         let mut p = dp.state().policies[&pid("allow-web")].clone();
-        p.inbound_rules.push(rule(Action::Allow, |r| r.protocol = Some(17)));
-        dp.apply(vec![DataplaneUpdate::PolicyUpdate(p)]).await.unwrap();
+        p.inbound_rules
+            .push(rule(Action::Allow, |r| r.protocol = Some(17)));
+        dp.apply(vec![DataplaneUpdate::PolicyUpdate(p)])
+            .await
+            .unwrap();
         let chain = policy_chain(&pid("allow-web"), Direction::Ingress);
         let tx = dp.last_transaction().unwrap();
         assert_eq!(tx.chains_written, vec![chain.clone()]);
@@ -143,11 +148,16 @@ fn a_set_delta_sends_only_element_changes_and_a_policy_change_only_its_chain() {
 
         // Removing the endpoint, its policies, profile and sets deletes their objects.
         let mut batch = vec![DataplaneUpdate::HostEndpointRemove("node1-eth0".into())];
-        for (ns_name, name) in [("default", "node1-k8s-a-eth0"), ("default", "node1-k8s-b-eth0")] {
-            batch.push(DataplaneUpdate::WorkloadEndpointRemove(WorkloadEndpointId {
-                namespace: ns_name.into(),
-                name: name.into(),
-            }));
+        for (ns_name, name) in [
+            ("default", "node1-k8s-a-eth0"),
+            ("default", "node1-k8s-b-eth0"),
+        ] {
+            batch.push(DataplaneUpdate::WorkloadEndpointRemove(
+                WorkloadEndpointId {
+                    namespace: ns_name.into(),
+                    name: name.into(),
+                },
+            ));
         }
         batch.push(DataplaneUpdate::ProfileRemove("kns.default".into()));
         for p in ["security", "allow-web", "host-untracked"] {
@@ -172,7 +182,11 @@ fn a_set_delta_sends_only_element_changes_and_a_policy_change_only_its_chain() {
             .cloned()
             .collect();
         assert_eq!(names, want);
-        assert!(!names.iter().any(|n| n.starts_with("cali-pi-") || n.starts_with("cali4")));
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.starts_with("cali-pi-") || n.starts_with("cali4"))
+        );
     });
 }
 
@@ -198,14 +212,24 @@ fn resync_repairs_a_deleted_rule_a_lost_element_and_removes_a_stray_chain() {
         ns.nft(&["delete", "rule", "inet", TABLE, chain, "handle", &handle]);
         ns.nft(&["add", "chain", "inet", TABLE, "stray-chain"]);
         ns.nft(&["add", "rule", "inet", TABLE, "stray-chain", "drop"]);
-        ns.nft(&["add", "set", "inet", TABLE, "stray-set", "{ type ipv4_addr; }"]);
+        ns.nft(&[
+            "add",
+            "set",
+            "inet",
+            TABLE,
+            "stray-set",
+            "{ type ipv4_addr; }",
+        ]);
         let set4 = calico_dataplane::nft::render::set_name(
             &IpSetId("s:web".into()),
             IpSetType::Net,
             IpVersion::V4,
         );
         ns.nft(&["flush", "set", "inet", TABLE, &set4]);
-        assert_ne!(chain_comments(&ns.list_table(TABLE), chain), chain_comments(&before, chain));
+        assert_ne!(
+            chain_comments(&ns.list_table(TABLE), chain),
+            chain_comments(&before, chain)
+        );
 
         let report = dp.resync().await.unwrap();
         let tx = dp.last_transaction().unwrap();
@@ -216,7 +240,10 @@ fn resync_repairs_a_deleted_rule_a_lost_element_and_removes_a_stray_chain() {
         assert_eq!(report.objects_changed, 4);
 
         let after = ns.list_table(TABLE);
-        assert_eq!(chain_comments(&after, chain), chain_comments(&before, chain));
+        assert_eq!(
+            chain_comments(&after, chain),
+            chain_comments(&before, chain)
+        );
         assert_eq!(set_elements(&ns, &set4).len(), 1);
         let count = |l: &Value, kind: &str| {
             l["nftables"]
@@ -284,7 +311,10 @@ fn a_concurrent_reader_never_sees_a_half_written_chain() {
                 let mut seen = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let out = std::process::Command::new("ip")
-                        .args(["netns", "exec", &ns_name, "nft", "-j", "list", "chain", "inet", TABLE, &chain])
+                        .args([
+                            "netns", "exec", &ns_name, "nft", "-j", "list", "chain", "inet", TABLE,
+                            &chain,
+                        ])
                         .output()
                         .unwrap();
                     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -295,7 +325,9 @@ fn a_concurrent_reader_never_sees_a_half_written_chain() {
         };
         for i in 0..20 {
             let p = if i % 2 == 0 { b.clone() } else { a.clone() };
-            dp.apply(vec![DataplaneUpdate::PolicyUpdate(p)]).await.unwrap();
+            dp.apply(vec![DataplaneUpdate::PolicyUpdate(p)])
+                .await
+                .unwrap();
         }
         stop.store(true, Ordering::Relaxed);
         let seen = reader.join().unwrap();
@@ -353,12 +385,18 @@ fn a_refused_transaction_changes_nothing_and_names_the_failing_object() {
                 .cloned()
                 .collect()
         };
-        assert_eq!(strip(&after), strip(&before), "a refused transaction changed the table");
+        assert_eq!(
+            strip(&after),
+            strip(&before),
+            "a refused transaction changed the table"
+        );
         // Once the bad endpoint is gone the next apply programs the rest.
-        dp.apply(vec![DataplaneUpdate::WorkloadEndpointRemove(WorkloadEndpointId {
-            namespace: "default".into(),
-            name: "bad".into(),
-        })])
+        dp.apply(vec![DataplaneUpdate::WorkloadEndpointRemove(
+            WorkloadEndpointId {
+                namespace: "default".into(),
+                name: "bad".into(),
+            },
+        )])
         .await
         .unwrap();
         assert_eq!(dp.resync().await.unwrap().objects_changed, 0);

@@ -2,72 +2,41 @@
 //! one transaction that turns it into a desired [`Ruleset`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use super::render::{
-    NftChain, NftSet, RULE_HASH_PREFIX, Ruleset, add_rule_text, chain_obj, document_text, elem_obj, set_obj,
+    BaseHook, NftChain, NftRule, NftSet, RULE_HASH_PREFIX, Ruleset, add_rule_text, chain_obj,
+    document_text, elem_obj, set_obj,
 };
 
-/// A set or map as observed: declaration and element keys.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct ObservedSet {
-    pub is_map: bool,
-    pub key_type: Value,
-    /// Elements by their JSON text.
-    pub elements: BTreeMap<String, Value>,
-}
-
-/// The contents of the table, reduced to what the diff compares.
+/// The contents of the table, reduced to what the diff compares. Chains and sets are
+/// shared with the rendered [`Ruleset`] they came from, so keeping the last programmed
+/// ruleset costs nothing and unchanged objects compare by pointer.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Observed {
     pub table_exists: bool,
-    /// Chain name → rule hashes in order (`""` for a rule without our comment).
-    pub chains: BTreeMap<String, Vec<String>>,
-    /// Chain name → is a base chain.
-    pub base_chains: BTreeSet<String>,
-    pub sets: BTreeMap<String, ObservedSet>,
+    /// Chains; a listed rule keeps only its hash (`""` for a rule without our comment).
+    pub chains: BTreeMap<String, Arc<NftChain>>,
+    /// Sets and maps.
+    pub sets: BTreeMap<String, Arc<NftSet>>,
 }
 
 impl Observed {
     /// What the kernel holds right after `ruleset` was applied successfully.
-    pub fn of(ruleset: &Ruleset) -> Self {
+    pub fn of(ruleset: Ruleset) -> Self {
         Observed {
             table_exists: true,
-            chains: ruleset
-                .chains
-                .iter()
-                .map(|(n, c)| (n.clone(), c.rules.iter().map(|r| r.hash.clone()).collect()))
-                .collect(),
-            base_chains: ruleset
-                .chains
-                .iter()
-                .filter(|(_, c)| c.base.is_some())
-                .map(|(n, _)| n.clone())
-                .collect(),
-            sets: ruleset
-                .sets
-                .iter()
-                .map(|(n, s)| {
-                    (
-                        n.clone(),
-                        ObservedSet {
-                            is_map: s.is_map,
-                            key_type: s.key_type.clone(),
-                            elements: s.elements.clone(),
-                        },
-                    )
-                })
-                .collect(),
+            chains: ruleset.chains,
+            sets: ruleset.sets,
         }
     }
 
     /// Parses `nft -j list table inet <table>` output.
     pub fn parse_listing(listing: &Value) -> Self {
-        let mut obs = Observed {
-            table_exists: false,
-            ..Default::default()
-        };
+        let mut obs = Observed::default();
+        let mut chains: BTreeMap<String, NftChain> = BTreeMap::new();
         let Some(items) = listing.get("nftables").and_then(Value::as_array) else {
             return obs;
         };
@@ -76,9 +45,14 @@ impl Observed {
                 obs.table_exists = true;
             } else if let Some(c) = item.get("chain") {
                 if let Some(name) = c.get("name").and_then(Value::as_str) {
-                    obs.chains.entry(name.to_owned()).or_default();
+                    let chain = chains.entry(name.to_owned()).or_default();
                     if c.get("hook").is_some() {
-                        obs.base_chains.insert(name.to_owned());
+                        // Only "is a base chain" is compared.
+                        chain.base = Some(BaseHook {
+                            chain_type: "filter",
+                            hook: "",
+                            prio: 0,
+                        });
                     }
                 }
             } else if let Some(r) = item.get("rule") {
@@ -91,7 +65,14 @@ impl Observed {
                     .and_then(|c| c.strip_prefix(RULE_HASH_PREFIX))
                     .unwrap_or("")
                     .to_owned();
-                obs.chains.entry(chain.to_owned()).or_default().push(hash);
+                chains
+                    .entry(chain.to_owned())
+                    .or_default()
+                    .rules
+                    .push(NftRule {
+                        expr: String::new(),
+                        hash,
+                    });
             } else if let Some((s, is_map)) = item
                 .get("set")
                 .map(|s| (s, false))
@@ -107,14 +88,16 @@ impl Observed {
                     .unwrap_or_default();
                 obs.sets.insert(
                     name.to_owned(),
-                    ObservedSet {
+                    Arc::new(NftSet {
                         is_map,
                         key_type: s.get("type").cloned().unwrap_or(Value::Null),
+                        flags: Vec::new(),
                         elements,
-                    },
+                    }),
                 );
             }
         }
+        obs.chains = chains.into_iter().map(|(n, c)| (n, Arc::new(c))).collect();
         obs
     }
 }
@@ -217,13 +200,20 @@ pub(crate) fn diff(have: &Observed, want: &Ruleset) -> Transaction {
     }
     let mut new_chain: BTreeSet<&str> = BTreeSet::new();
     for (name, chain) in &want.chains {
-        let is_base = have.base_chains.contains(name);
-        let exists = have.chains.contains_key(name);
+        let current = have.chains.get(name);
+        let is_base = current.is_some_and(|c| c.base.is_some());
+        let exists = current.is_some();
         if !exists || is_base != chain.base.is_some() {
             if exists {
                 // A regular chain that should be a base chain (or the reverse): recreate.
-                cmds.push(json!({"flush": {"chain": {"family": "inet", "table": t, "name": name}}}).to_string());
-                cmds.push(json!({"delete": {"chain": {"family": "inet", "table": t, "name": name}}}).to_string());
+                cmds.push(
+                    json!({"flush": {"chain": {"family": "inet", "table": t, "name": name}}})
+                        .to_string(),
+                );
+                cmds.push(
+                    json!({"delete": {"chain": {"family": "inet", "table": t, "name": name}}})
+                        .to_string(),
+                );
             }
             cmds.push(json!({"add": {"chain": chain_obj(t, name, chain)}}).to_string());
             new_chain.insert(name);
@@ -233,7 +223,11 @@ pub(crate) fn diff(have: &Observed, want: &Ruleset) -> Transaction {
     let mut elem_adds = Vec::new();
     for (name, set) in &want.sets {
         let current = have.sets.get(name);
-        let same_decl = current.is_some_and(|c| c.is_map == set.is_map && c.key_type == set.key_type);
+        if current.is_some_and(|c| Arc::ptr_eq(c, set)) {
+            continue;
+        }
+        let same_decl =
+            current.is_some_and(|c| c.is_map == set.is_map && c.key_type == set.key_type);
         if !same_decl {
             if current.is_some() {
                 tracing::warn!(set = %name, "set declaration differs in the kernel; recreating it");
@@ -271,15 +265,22 @@ pub(crate) fn diff(have: &Observed, want: &Ruleset) -> Transaction {
     for (name, chain) in &want.chains {
         let fresh = new_chain.contains(name.as_str());
         let same = !fresh
-            && have
-                .chains
-                .get(name)
-                .is_some_and(|h| h.len() == chain.rules.len() && h.iter().zip(&chain.rules).all(|(a, b)| *a == b.hash));
+            && have.chains.get(name).is_some_and(|h| {
+                Arc::ptr_eq(h, chain)
+                    || (h.rules.len() == chain.rules.len()
+                        && h.rules
+                            .iter()
+                            .zip(&chain.rules)
+                            .all(|(a, b)| a.hash == b.hash))
+            });
         if same {
             continue;
         }
         if !fresh {
-            cmds.push(json!({"flush": {"chain": {"family": "inet", "table": t, "name": name}}}).to_string());
+            cmds.push(
+                json!({"flush": {"chain": {"family": "inet", "table": t, "name": name}}})
+                    .to_string(),
+            );
         }
         push_rules(&mut cmds, t, name, chain);
         tx.chains_written.push(name.clone());
@@ -290,16 +291,22 @@ pub(crate) fn diff(have: &Observed, want: &Ruleset) -> Transaction {
         .filter(|n| !want.chains.contains_key(*n))
         .collect();
     for name in &stray {
-        cmds.push(json!({"flush": {"chain": {"family": "inet", "table": t, "name": name}}}).to_string());
+        cmds.push(
+            json!({"flush": {"chain": {"family": "inet", "table": t, "name": name}}}).to_string(),
+        );
     }
     for name in stray {
-        cmds.push(json!({"delete": {"chain": {"family": "inet", "table": t, "name": name}}}).to_string());
+        cmds.push(
+            json!({"delete": {"chain": {"family": "inet", "table": t, "name": name}}}).to_string(),
+        );
         tx.chains_deleted.push(name.clone());
     }
     for (name, s) in &have.sets {
         if !want.sets.contains_key(name) {
             let kind = if s.is_map { "map" } else { "set" };
-            cmds.push(json!({"delete": {kind: {"family": "inet", "table": t, "name": name}}}).to_string());
+            cmds.push(
+                json!({"delete": {kind: {"family": "inet", "table": t, "name": name}}}).to_string(),
+            );
             tx.sets_deleted.push(name.clone());
         }
     }

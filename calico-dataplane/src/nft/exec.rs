@@ -49,7 +49,10 @@ fn run(opts: &NftOptions, args: &[&str], stdin: Option<&[u8]>) -> Result<(bool, 
 /// Checks that `nft` runs and may list the ruleset.
 pub(crate) fn check(opts: &NftOptions) -> Result<()> {
     let (ok, _, err) = run(opts, &["-j", "list", "tables"], None).map_err(|e| {
-        Error::Unsupported(format!("nft ({}) cannot be run: {e}", opts.nft_path.display()))
+        Error::Unsupported(format!(
+            "nft ({}) cannot be run: {e}",
+            opts.nft_path.display()
+        ))
     })?;
     if !ok {
         return Err(Error::Unsupported(format!(
@@ -80,7 +83,6 @@ pub(crate) fn list_table(opts: &NftOptions) -> Result<Observed> {
     })?;
     Ok(Observed::parse_listing(&listing))
 }
-
 
 /// Sends one transaction. On failure, finds the first command nft refuses (by checking
 /// ever shorter prefixes with `nft -c`) and reports it.

@@ -276,12 +276,14 @@ impl NftablesDataplane {
     /// Reconciles the table with the desired state: diffs against `have` (or, if unknown,
     /// the kernel's listing) and sends one transaction.
     fn reconcile(&mut self, have: Option<Observed>) -> Result<usize> {
+        let started = std::time::Instant::now();
         let have = match have {
             Some(h) => h,
             None => exec::list_table(&self.opts)?,
         };
         let want = render_cached(&self.state, &self.opts, &mut self.cache);
         let tx = diff::diff(&have, &want);
+        let prepared = started.elapsed();
         let changed = tx.objects_changed();
         if !tx.is_empty() {
             tracing::debug!(
@@ -297,7 +299,14 @@ impl NftablesDataplane {
             self.last = Some(tx);
             result?;
         }
-        self.programmed = Some(Observed::of(&want));
+        self.programmed = Some(Observed::of(want));
+        tracing::debug!(
+            table = %self.opts.table,
+            objects_changed = changed,
+            prepare_ms = prepared.as_secs_f64() * 1e3,
+            total_ms = started.elapsed().as_secs_f64() * 1e3,
+            "nftables reconciled"
+        );
         Ok(changed)
     }
 }

@@ -17,11 +17,12 @@
 //! - Every rule carries the comment `cali:<hash of its statements>`; a resync compares these.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use calico_policy::ir::{
-    Action, Direction, EndpointMatch, IpSetId, PolicyId, Policy, Profile, WorkloadEndpoint,
-    WorkloadEndpointId, HostEndpoint, IpSetMember, IpSetType, IpVersion, PortRange,
-    Rule, TierDefaultAction, TierInfo, proto,
+    Action, Direction, EndpointMatch, HostEndpoint, IpSetId, IpSetMember, IpSetType, IpVersion,
+    Policy, PolicyId, PortRange, Profile, Rule, TierDefaultAction, TierInfo, WorkloadEndpoint,
+    WorkloadEndpointId, proto,
 };
 use ipnet::IpNet;
 use serde_json::{Value, json};
@@ -124,9 +125,9 @@ pub struct Ruleset {
     /// Table name (family `inet`).
     pub table: String,
     /// Chains by name.
-    pub chains: BTreeMap<String, NftChain>,
+    pub chains: BTreeMap<String, Arc<NftChain>>,
     /// Sets and maps by name (they share one namespace in nft).
-    pub sets: BTreeMap<String, NftSet>,
+    pub sets: BTreeMap<String, Arc<NftSet>>,
 }
 
 impl Ruleset {
@@ -156,7 +157,9 @@ impl Ruleset {
             cmds.push(json!({"add": set_obj(&self.table, name, set)}).to_string());
             if !set.elements.is_empty() {
                 let elems: Vec<&Value> = set.elements.values().collect();
-                cmds.push(json!({"add": {"element": elem_obj(&self.table, name, elems)}}).to_string());
+                cmds.push(
+                    json!({"add": {"element": elem_obj(&self.table, name, elems)}}).to_string(),
+                );
             }
         }
         for (name, chain) in &self.chains {
@@ -564,7 +567,11 @@ fn side_matches(
             all.push(set_match("==", a.clone(), interval_elems(f, &side.nets)));
         }
         if !side.not_nets.is_empty() {
-            all.push(set_match("!=", a.clone(), interval_elems(f, &side.not_nets)));
+            all.push(set_match(
+                "!=",
+                a.clone(),
+                interval_elems(f, &side.not_nets),
+            ));
         }
         for s in &side.ip_sets {
             all.push(m(
@@ -581,9 +588,7 @@ fn side_matches(
             ));
         }
     }
-    let concat = |f: IpVersion| {
-        json!({"concat": [addr_payload(f, addr), meta("l4proto"), payload("th", port)]})
-    };
+    let concat = |f: IpVersion| json!({"concat": [addr_payload(f, addr), meta("l4proto"), payload("th", port)]});
     let wants_ports = !side.ports.is_empty() || !side.named_port_sets.is_empty();
     let wants_not = !side.not_ports.is_empty() || !side.not_named_port_sets.is_empty();
     if (wants_ports || wants_not) && !ported {
@@ -803,10 +808,15 @@ pub struct RenderCache {
     policies: HashMap<PolicyId, Cached<Policy>>,
     profiles: HashMap<String, Cached<Profile>>,
     /// Workload chains, with which of the endpoint's policies and profiles existed.
-    endpoints: HashMap<WorkloadEndpointId, (WorkloadEndpoint, Vec<bool>, [NftChain; 2])>,
+    endpoints: HashMap<WorkloadEndpointId, CachedEndpoint>,
     /// Rendered IP sets by ID.
-    sets: HashMap<IpSetId, (crate::state::IpSet, Vec<(String, NftSet)>)>,
+    sets: HashMap<IpSetId, CachedSet>,
 }
+
+/// A workload, which of its policies and profiles existed, and its two chains.
+type CachedEndpoint = (WorkloadEndpoint, Vec<bool>, [Arc<NftChain>; 2]);
+/// An IR set and its per-family nft sets.
+type CachedSet = (crate::state::IpSet, Vec<(String, Arc<NftSet>)>);
 
 #[derive(Debug)]
 struct Cached<T> {
@@ -814,7 +824,7 @@ struct Cached<T> {
     /// Which families of each referenced set have members (rendering depends on it).
     flags: Vec<bool>,
     log_prefix: String,
-    chains: [NftChain; 2],
+    chains: [Arc<NftChain>; 2],
 }
 
 fn set_flags<'a>(
@@ -834,7 +844,7 @@ fn cached_chains<K, T>(
     rules: impl Fn(&T, Direction) -> &[Rule],
     log_prefix: &str,
     has: &dyn Fn(&IpSetId, IpVersion) -> bool,
-) -> [NftChain; 2]
+) -> [Arc<NftChain>; 2]
 where
     K: std::hash::Hash + Eq + Clone,
     T: Clone + PartialEq,
@@ -853,8 +863,16 @@ where
         return c.chains.clone();
     }
     let chains = [
-        rules_chain(rules(source, Direction::Ingress), log_prefix, has),
-        rules_chain(rules(source, Direction::Egress), log_prefix, has),
+        Arc::new(rules_chain(
+            rules(source, Direction::Ingress),
+            log_prefix,
+            has,
+        )),
+        Arc::new(rules_chain(
+            rules(source, Direction::Egress),
+            log_prefix,
+            has,
+        )),
     ];
     cache.insert(
         key.clone(),
@@ -869,7 +887,7 @@ where
 }
 
 /// The nft sets (one per family) of one IR IP set.
-fn render_set(id: &IpSetId, set: &crate::state::IpSet) -> Vec<(String, NftSet)> {
+fn render_set(id: &IpSetId, set: &crate::state::IpSet) -> Vec<(String, Arc<NftSet>)> {
     let mut out = Vec::with_capacity(2);
     for family in [IpVersion::V4, IpVersion::V6] {
         let (addr_type, name) = (
@@ -909,13 +927,13 @@ fn render_set(id: &IpSetId, set: &crate::state::IpSet) -> Vec<(String, NftSet)> 
                 }
             }
         }
-        out.push((name, s));
+        out.push((name, Arc::new(s)));
     }
     out
 }
 
 /// A workload's egress (`cali-fw-`) and ingress (`cali-tw-`) chains.
-fn workload_chains(state: &DesiredState, w: &WorkloadEndpoint) -> [NftChain; 2] {
+fn workload_chains(state: &DesiredState, w: &WorkloadEndpoint) -> [Arc<NftChain>; 2] {
     // Egress: anti-spoofing first.
     let mut rules = Vec::new();
     for family in [IpVersion::V4, IpVersion::V6] {
@@ -954,7 +972,7 @@ fn workload_chains(state: &DesiredState, w: &WorkloadEndpoint) -> [NftChain; 2] 
         Kind::Normal,
         &mut rules,
     );
-    [fw, NftChain { base: None, rules }]
+    [Arc::new(fw), Arc::new(NftChain { base: None, rules })]
 }
 
 /// Renders the desired state into the table's full contents.
@@ -970,14 +988,18 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
         .flat_map(|(id, set)| set.members.iter().map(move |m| (id, m.family())))
         .collect();
     let has = |id: &IpSetId, f: IpVersion| nonempty.contains(&(id, f));
-    let mut chains: BTreeMap<String, NftChain> = BTreeMap::new();
-    let mut sets: BTreeMap<String, NftSet> = BTreeMap::new();
+    let mut chains: BTreeMap<String, Arc<NftChain>> = BTreeMap::new();
+    let mut sets: BTreeMap<String, Arc<NftSet>> = BTreeMap::new();
     let wl = json!(format!("{}*", opts.workload_iface_prefix));
     let iif = || meta("iifname");
     let oif = || meta("oifname");
     let established = || {
         rule(vec![
-            m("in", json!({"ct": {"key": "state"}}), json!(["established", "related"])),
+            m(
+                "in",
+                json!({"ct": {"key": "state"}}),
+                json!(["established", "related"]),
+            ),
             verdict("accept"),
         ])
     };
@@ -1002,19 +1024,37 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
     }
 
     // Policies and profiles.
-    cache.policies.retain(|id, _| state.policies.contains_key(id));
-    cache.profiles.retain(|name, _| state.profiles.contains_key(name));
+    cache
+        .policies
+        .retain(|id, _| state.policies.contains_key(id));
+    cache
+        .profiles
+        .retain(|name, _| state.profiles.contains_key(name));
     cache
         .endpoints
         .retain(|id, _| state.workload_endpoints.contains_key(id));
     cache.sets.retain(|id, _| state.ip_sets.contains_key(id));
     for (id, p) in &state.policies {
-        let [i, e] = cached_chains(&mut cache.policies, id, p, Policy::rules, &opts.log_prefix, &has);
+        let [i, e] = cached_chains(
+            &mut cache.policies,
+            id,
+            p,
+            Policy::rules,
+            &opts.log_prefix,
+            &has,
+        );
         chains.insert(policy_chain(id, Direction::Ingress), i);
         chains.insert(policy_chain(id, Direction::Egress), e);
     }
     for (name, p) in &state.profiles {
-        let [i, e] = cached_chains(&mut cache.profiles, name, p, Profile::rules, &opts.log_prefix, &has);
+        let [i, e] = cached_chains(
+            &mut cache.profiles,
+            name,
+            p,
+            Profile::rules,
+            &opts.log_prefix,
+            &has,
+        );
         chains.insert(profile_chain(name, Direction::Ingress), i);
         chains.insert(profile_chain(name, Direction::Egress), e);
     }
@@ -1048,9 +1088,10 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
         from_map.insert(json!([iface, goto(&fw)]));
         to_map.insert(json!([iface, goto(&tw)]));
     }
-    sets.insert("cali-from-wl-map".into(), from_map);
-    sets.insert("cali-to-wl-map".into(), to_map);
-    chains.insert(
+    sets.insert("cali-from-wl-map".into(), Arc::new(from_map));
+    sets.insert("cali-to-wl-map".into(), Arc::new(to_map));
+    let mut plain: BTreeMap<String, NftChain> = BTreeMap::new();
+    plain.insert(
         "cali-from-wl-dispatch".into(),
         NftChain {
             base: None,
@@ -1062,12 +1103,14 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
             ],
         },
     );
-    chains.insert(
+    plain.insert(
         "cali-to-wl-dispatch".into(),
         NftChain {
             base: None,
             rules: vec![
-                rule(vec![json!({"vmap": {"key": oif(), "data": "@cali-to-wl-map"}})]),
+                rule(vec![
+                    json!({"vmap": {"key": oif(), "data": "@cali-to-wl-map"}}),
+                ]),
                 rule(vec![verdict("drop")]),
             ],
         },
@@ -1093,13 +1136,55 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
     for h in heps {
         let sfx = hep_suffix(h);
         let specs: [(&str, &str, Direction, Kind, &[TierInfo]); 7] = [
-            ("cali-fh-", "cali-from-host-endpoint", Direction::Ingress, Kind::Normal, &h.tiers),
-            ("cali-th-", "cali-to-host-endpoint", Direction::Egress, Kind::Normal, &h.tiers),
-            ("cali-raw-fh-", "cali-raw-from-hep", Direction::Ingress, Kind::Untracked, &h.untracked_tiers),
-            ("cali-raw-th-", "cali-raw-to-hep", Direction::Egress, Kind::Untracked, &h.untracked_tiers),
-            ("cali-pre-fh-", "cali-pre-from-hep", Direction::Ingress, Kind::PreDnat, &h.pre_dnat_tiers),
-            ("cali-fhfw-", "cali-from-hep-forward", Direction::Ingress, Kind::Forward, &h.forward_tiers),
-            ("cali-thfw-", "cali-to-hep-forward", Direction::Egress, Kind::Forward, &h.forward_tiers),
+            (
+                "cali-fh-",
+                "cali-from-host-endpoint",
+                Direction::Ingress,
+                Kind::Normal,
+                &h.tiers,
+            ),
+            (
+                "cali-th-",
+                "cali-to-host-endpoint",
+                Direction::Egress,
+                Kind::Normal,
+                &h.tiers,
+            ),
+            (
+                "cali-raw-fh-",
+                "cali-raw-from-hep",
+                Direction::Ingress,
+                Kind::Untracked,
+                &h.untracked_tiers,
+            ),
+            (
+                "cali-raw-th-",
+                "cali-raw-to-hep",
+                Direction::Egress,
+                Kind::Untracked,
+                &h.untracked_tiers,
+            ),
+            (
+                "cali-pre-fh-",
+                "cali-pre-from-hep",
+                Direction::Ingress,
+                Kind::PreDnat,
+                &h.pre_dnat_tiers,
+            ),
+            (
+                "cali-fhfw-",
+                "cali-from-hep-forward",
+                Direction::Ingress,
+                Kind::Forward,
+                &h.forward_tiers,
+            ),
+            (
+                "cali-thfw-",
+                "cali-to-hep-forward",
+                Direction::Egress,
+                Kind::Forward,
+                &h.forward_tiers,
+            ),
         ];
         for (prefix, dispatch, direction, kind, tiers) in specs {
             let name = format!("{prefix}{sfx}");
@@ -1128,7 +1213,7 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
             } else {
                 tier_rules(state, tiers, profiles, direction, kind, &mut rules);
             }
-            chains.insert(name.clone(), NftChain { base: None, rules });
+            plain.insert(name.clone(), NftChain { base: None, rules });
             let key = match direction {
                 Direction::Ingress => iif(),
                 Direction::Egress => oif(),
@@ -1151,7 +1236,7 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
         "cali-to-hep-forward",
     ] {
         let rules = hep_dispatch.remove(dispatch).unwrap_or_default();
-        chains.insert(dispatch.into(), NftChain { base: None, rules });
+        plain.insert(dispatch.into(), NftChain { base: None, rules });
     }
 
     // Workload to host.
@@ -1172,12 +1257,14 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
         ]),
         rule(vec![jump("cali-from-wl-dispatch")]),
     ];
-    wl_to_host.push(rule(vec![verdict(match opts.default_endpoint_to_host_action {
-        EndpointToHostAction::Drop => "drop",
-        EndpointToHostAction::Accept => "accept",
-        EndpointToHostAction::Return => "return",
-    })]));
-    chains.insert(
+    wl_to_host.push(rule(vec![verdict(
+        match opts.default_endpoint_to_host_action {
+            EndpointToHostAction::Drop => "drop",
+            EndpointToHostAction::Accept => "accept",
+            EndpointToHostAction::Return => "return",
+        },
+    )]));
+    plain.insert(
         "cali-wl-to-host".into(),
         NftChain {
             base: None,
@@ -1186,7 +1273,7 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
     );
 
     // Base chains.
-    chains.insert(
+    plain.insert(
         "filter-FORWARD".into(),
         base(
             "filter",
@@ -1195,8 +1282,14 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
             vec![
                 established(),
                 invalid(),
-                rule(vec![m("==", iif(), wl.clone()), jump("cali-from-wl-dispatch")]),
-                rule(vec![m("==", oif(), wl.clone()), jump("cali-to-wl-dispatch")]),
+                rule(vec![
+                    m("==", iif(), wl.clone()),
+                    jump("cali-from-wl-dispatch"),
+                ]),
+                rule(vec![
+                    m("==", oif(), wl.clone()),
+                    jump("cali-to-wl-dispatch"),
+                ]),
                 rule(vec![
                     m("!=", iif(), wl.clone()),
                     m("==", oif(), wl.clone()),
@@ -1210,7 +1303,7 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
             ],
         ),
     );
-    chains.insert(
+    plain.insert(
         "filter-INPUT".into(),
         base(
             "filter",
@@ -1236,7 +1329,7 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
             ],
         ),
     );
-    chains.insert(
+    plain.insert(
         "filter-OUTPUT".into(),
         base(
             "filter",
@@ -1250,7 +1343,7 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
             ],
         ),
     );
-    chains.insert(
+    plain.insert(
         "raw-PREROUTING".into(),
         base(
             "filter",
@@ -1263,7 +1356,7 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
             ],
         ),
     );
-    chains.insert(
+    plain.insert(
         "raw-OUTPUT".into(),
         base(
             "filter",
@@ -1276,7 +1369,7 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
             ],
         ),
     );
-    chains.insert(
+    plain.insert(
         "mangle-PREROUTING".into(),
         base(
             "filter",
@@ -1289,6 +1382,7 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
         ),
     );
 
+    chains.extend(plain.into_iter().map(|(n, c)| (n, Arc::new(c))));
     Ruleset {
         table: opts.table.clone(),
         chains,
@@ -1308,7 +1402,13 @@ mod tests {
     fn overlapping_networks_are_merged_into_canonical_elements() {
         let e = interval_elems(
             IpVersion::V4,
-            &nets(&["10.0.0.0/24", "10.0.0.5/32", "10.0.1.0/24", "10.0.3.1/32", "10.0.3.2/31"]),
+            &nets(&[
+                "10.0.0.0/24",
+                "10.0.0.5/32",
+                "10.0.1.0/24",
+                "10.0.3.1/32",
+                "10.0.3.2/31",
+            ]),
         );
         assert_eq!(
             serde_json::to_string(&e).unwrap(),

@@ -39,7 +39,11 @@ fn unique(tag: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    format!("calt-{tag}{}-{n}-{:x}", std::process::id() % 100_000, t % 0xfffff)
+    format!(
+        "calt-{tag}{}-{n}-{:x}",
+        std::process::id() % 100_000,
+        t % 0xfffff
+    )
 }
 
 /// Runs a command, panicking with its output if it fails.
@@ -253,7 +257,13 @@ pub fn representative() -> Vec<DataplaneUpdate> {
         DataplaneUpdate::ConfigUpdate(serde_json::json!({"defaultEndpointToHostAction": "Accept"})),
         set_update(
             "s:web",
-            &["10.65.0.0/24", "10.65.0.7/32", "10.65.1.0/24", "fd00::/64", "fd00::5/128"],
+            &[
+                "10.65.0.0/24",
+                "10.65.0.7/32",
+                "10.65.1.0/24",
+                "fd00::/64",
+                "fd00::5/128",
+            ],
         ),
         DataplaneUpdate::IpSetUpdate {
             id: http.clone(),
@@ -290,7 +300,13 @@ pub fn representative() -> Vec<DataplaneUpdate> {
             rule(Action::Allow, |r| {
                 r.protocol = Some(6);
                 r.src.ip_sets = vec![web.clone()];
-                r.dst.ports = vec![PortRange { min: 80, max: 80 }, PortRange { min: 8000, max: 8100 }];
+                r.dst.ports = vec![
+                    PortRange { min: 80, max: 80 },
+                    PortRange {
+                        min: 8000,
+                        max: 8100,
+                    },
+                ];
                 r.dst.named_port_sets = vec![http.clone()];
             }),
             rule(Action::Allow, |r| {
@@ -315,7 +331,10 @@ pub fn representative() -> Vec<DataplaneUpdate> {
         "host-untracked",
         vec![rule(Action::Allow, |r| {
             r.protocol = Some(17);
-            r.dst.ports = vec![PortRange { min: 4789, max: 4789 }];
+            r.dst.ports = vec![PortRange {
+                min: 4789,
+                max: 4789,
+            }];
         })],
         vec![],
     );
