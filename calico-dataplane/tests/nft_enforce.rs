@@ -142,35 +142,44 @@ fn ip(s: &str) -> std::net::IpAddr {
     s.parse().unwrap()
 }
 
-/// Probes every pair both ways and checks the kernel against the evaluator.
+/// Probes every pair both ways (in parallel) and checks the kernel against the evaluator.
 fn check_all(lab: &Lab, eval_state: &DataplaneState, expect_some_allowed: bool) {
     let ev = Evaluator::new(eval_state);
-    let mut allowed = 0;
+    // (from, to, Some(port) for TCP / None for ping)
+    let mut probes = Vec::new();
     for from in 0..2 {
         for to in 0..2 {
-            if from == to {
-                continue;
+            if from != to {
+                probes.extend(PORTS.iter().map(|p| (from, to, Some(*p))));
+                probes.push((from, to, None));
             }
-            let (src, dst) = (ip(&lab.pods[from].1), ip(&lab.pods[to].1));
-            for port in PORTS {
-                let want = ev.evaluate(&Packet::tcp(src, 40000, dst, port)).allowed;
-                let got = lab.tcp(from, to, port);
-                assert_eq!(
-                    got, want,
-                    "tcp {src} -> {dst}:{port}: kernel {got}, evaluator {want}"
-                );
-                allowed += usize::from(got);
-            }
-            let want = ev.evaluate(&Packet::icmp(src, dst, 8, 0)).allowed;
-            let got = lab.ping(from, to);
-            assert_eq!(
-                got, want,
-                "ping {src} -> {dst}: kernel {got}, evaluator {want}"
-            );
-            allowed += usize::from(got);
         }
     }
-    assert_eq!(allowed > 0, expect_some_allowed);
+    let results: Vec<bool> = std::thread::scope(|scope| {
+        let handles: Vec<_> = probes
+            .iter()
+            .map(|&(from, to, port)| {
+                scope.spawn(move || match port {
+                    Some(p) => lab.tcp(from, to, p),
+                    None => lab.ping(from, to),
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (&(from, to, port), &got) in probes.iter().zip(&results) {
+        let (src, dst) = (ip(&lab.pods[from].1), ip(&lab.pods[to].1));
+        let packet = match port {
+            Some(p) => Packet::tcp(src, 40000, dst, p),
+            None => Packet::icmp(src, dst, 8, 0),
+        };
+        let want = ev.evaluate(&packet).allowed;
+        assert_eq!(
+            got, want,
+            "{src} -> {dst} {port:?}: kernel {got}, evaluator {want}"
+        );
+    }
+    assert_eq!(results.iter().any(|r| *r), expect_some_allowed);
 }
 
 fn allow_8080_from_set() -> Policy {
@@ -243,6 +252,45 @@ fn policy_allows_and_denies_real_packets_as_the_evaluator_says() {
         assert!(lab.ping(0, 1), "ping allowed by the new rule was dropped");
         check_all(&lab, &eval, true);
 
+        // A tier in front: Deny TCP 9090, Pass the clients on to the default tier. The ping
+        // still passes only if Pass really continues with the next tier.
+        let mut sec = policy(
+            "sec",
+            vec![
+                rule(Action::Deny, |r| {
+                    r.protocol = Some(6);
+                    r.dst.ports = vec![PortRange {
+                        min: 9090,
+                        max: 9090,
+                    }];
+                }),
+                rule(Action::Pass, |r| {
+                    r.src.ip_sets = vec![IpSetId("s:clients".into())]
+                }),
+            ],
+            vec![],
+        );
+        sec.tier = "security".into();
+        let mut b = workload(
+            "b",
+            "calitest1",
+            "10.65.0.2",
+            vec![tier("security", &["sec"], &[]), tiers[0].clone()],
+        );
+        b.profile_ids = vec!["kns.default".into()];
+        apply(
+            &mut dp,
+            &mut eval,
+            vec![
+                DataplaneUpdate::PolicyUpdate(sec),
+                DataplaneUpdate::WorkloadEndpointUpdate(b),
+            ],
+        )
+        .await;
+        assert!(lab.ping(0, 1), "Pass did not continue with the next tier");
+        assert!(lab.tcp(0, 1, 8080));
+        check_all(&lab, &eval, true);
+
         // Take pod a out of the set: its TCP 8080 is now denied (a set element delta).
         apply(
             &mut dp,
@@ -262,7 +310,10 @@ fn policy_allows_and_denies_real_packets_as_the_evaluator_says() {
             !lab.tcp(0, 1, 8080),
             "TCP 8080 passed after the set lost pod a"
         );
-        check_all(&lab, &eval, true);
+        // Pod a is no longer passed on by the security tier: nothing reaches pod b, and
+        // nothing reaches pod a (no ingress rules).
+        assert!(!lab.ping(0, 1), "ping passed the end of the security tier");
+        check_all(&lab, &eval, false);
 
         // Pod b's endpoint goes away: its interface is unknown, so nothing passes to it
         // (fail closed), even though the veth is still there.

@@ -402,3 +402,63 @@ fn a_refused_transaction_changes_nothing_and_names_the_failing_object() {
         assert_eq!(dp.resync().await.unwrap().objects_changed, 0);
     });
 }
+
+#[test]
+fn a_restarted_backend_adopts_the_table_and_a_config_change_rewrites_only_what_it_affects() {
+    if !root_or_skip("a_restarted_backend_adopts_the_table") {
+        return;
+    }
+    let ns = Netns::new("rest");
+    rt().block_on(async {
+        let mut first = NftablesDataplane::new(ns.nft_options()).unwrap();
+        first.apply(representative()).await.unwrap();
+        let before = ns.list_table(TABLE);
+        drop(first);
+
+        // A new process with the same state: the first in-sync apply lists the table, finds
+        // it identical and sends nothing (no window where rules are missing).
+        let mut second = NftablesDataplane::new(ns.nft_options()).unwrap();
+        let report = second.apply(representative()).await.unwrap();
+        assert!(report.in_sync);
+        assert_eq!(report.objects_changed, 0, "{:?}", second.last_transaction());
+        assert_eq!(
+            chain_comments(&ns.list_table(TABLE), "filter-FORWARD"),
+            chain_comments(&before, "filter-FORWARD")
+        );
+
+        // defaultEndpointToHostAction Accept -> Drop rewrites the workload-to-host chain only.
+        second
+            .apply(vec![DataplaneUpdate::ConfigUpdate(serde_json::json!({
+                "defaultEndpointToHostAction": "Drop"
+            }))])
+            .await
+            .unwrap();
+        assert_eq!(
+            second.last_transaction().unwrap().chains_written,
+            vec!["cali-wl-to-host".to_owned()]
+        );
+        // New failsafe ports rewrite the host endpoint chains that carry them.
+        second
+            .apply(vec![DataplaneUpdate::ConfigUpdate(serde_json::json!({
+                "failsafeInboundHostPorts": [{"protocol": "TCP", "port": 2222}]
+            }))])
+            .await
+            .unwrap();
+        let written: BTreeSet<String> = second
+            .last_transaction()
+            .unwrap()
+            .chains_written
+            .iter()
+            .cloned()
+            .collect();
+        // The Drop from the previous update was replaced by the default (Drop) too, so only
+        // the inbound failsafe carriers change.
+        assert_eq!(
+            written,
+            ["cali-fh-eth0", "cali-pre-fh-eth0", "cali-raw-fh-eth0"]
+                .map(String::from)
+                .into()
+        );
+        assert_eq!(second.options().failsafe_inbound.len(), 1);
+    });
+}

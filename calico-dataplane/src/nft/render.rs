@@ -1441,4 +1441,64 @@ mod tests {
         assert!(set_name(&id, IpSetType::Net, IpVersion::V6).len() <= 31);
         assert!(profile_chain("kns.some-very-long-namespace-name", Direction::Ingress).len() <= 28);
     }
+
+    #[test]
+    fn a_family_whose_required_set_is_empty_renders_no_rule_and_the_cache_notices() {
+        use calico_policy::ir::PolicyKind;
+        let sid = IpSetId("s:x".into());
+        let id = PolicyId {
+            kind: PolicyKind::GlobalNetworkPolicy,
+            namespace: String::new(),
+            name: "p".into(),
+        };
+        let rule = Rule {
+            action: Action::Allow,
+            ip_version: None,
+            protocol: None,
+            not_protocol: None,
+            icmp: None,
+            not_icmp: None,
+            src: EndpointMatch {
+                ip_sets: vec![sid.clone()],
+                ..Default::default()
+            },
+            dst: EndpointMatch::default(),
+            http: None,
+            id: String::new(),
+            index: 0,
+        };
+        let mut state = DesiredState::default();
+        state.ip_sets.insert(
+            sid.clone(),
+            crate::state::IpSet {
+                set_type: IpSetType::Net,
+                members: [IpSetMember::Net("10.0.0.1/32".parse().unwrap())].into(),
+            },
+        );
+        state.policies.insert(
+            id.clone(),
+            Policy {
+                id: id.clone(),
+                tier: "default".into(),
+                inbound_rules: vec![rule],
+                outbound_rules: vec![],
+                untracked: false,
+                pre_dnat: false,
+                apply_on_forward: false,
+                selector: String::new(),
+            },
+        );
+        let opts = NftOptions::default();
+        let mut cache = RenderCache::default();
+        let chain = policy_chain(&id, Direction::Ingress);
+        let r = render_cached(&state, &opts, &mut cache);
+        assert_eq!(r.chains[&chain].rules.len(), 1, "only the IPv4 rule");
+        if let Some(set) = state.ip_sets.get_mut(&sid) {
+            set.members
+                .insert(IpSetMember::Net("fd00::1/128".parse().unwrap()));
+        }
+        let r = render_cached(&state, &opts, &mut cache);
+        assert_eq!(r.chains[&chain].rules.len(), 2, "IPv4 and IPv6 rules");
+        assert_eq!(r, render(&state, &opts), "cached and fresh renders agree");
+    }
 }
