@@ -1282,6 +1282,13 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
             vec![
                 established(),
                 invalid(),
+                // Host endpoint forward policy (applyOnForward) for traffic arriving on a
+                // host interface, then the workloads' policy, then host endpoint forward
+                // policy for traffic leaving through a host interface.
+                rule(vec![
+                    m("!=", iif(), wl.clone()),
+                    jump("cali-from-hep-forward"),
+                ]),
                 rule(vec![
                     m("==", iif(), wl.clone()),
                     jump("cali-from-wl-dispatch"),
@@ -1291,12 +1298,6 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
                     jump("cali-to-wl-dispatch"),
                 ]),
                 rule(vec![
-                    m("!=", iif(), wl.clone()),
-                    m("==", oif(), wl.clone()),
-                    jump("cali-from-hep-forward"),
-                ]),
-                rule(vec![
-                    m("==", iif(), wl.clone()),
                     m("!=", oif(), wl.clone()),
                     jump("cali-to-hep-forward"),
                 ]),
