@@ -8,7 +8,8 @@
 //!   `nft -j -f -` transaction) ÷ `nft -j -f -` of the same rendered document (the floor);
 //!   target ≤ 1.3;
 //! - one policy change applied incrementally ÷ full apply; target ≤ 0.05;
-//! - one IP set delta applied incrementally.
+//! - one IP set delta applied incrementally;
+//! - a resync of the unchanged table (list, compare, nothing to send).
 //!
 //! Needs root (a network namespace). Run: `cargo bench -p calico-benches --bench nft`.
 
@@ -262,6 +263,7 @@ fn main() {
     let mut full = Vec::new();
     let mut incr_policy = Vec::new();
     let mut incr_set = Vec::new();
+    let mut resync = Vec::new();
     for run in 0..RUNS {
         // Floor: nft alone, same document, empty table.
         ns.drop_table();
@@ -303,6 +305,12 @@ fn main() {
         }]))
         .expect("delta apply");
         incr_set.push(t.elapsed());
+
+        // A resync: list the whole table, compare, nothing to repair.
+        let t = Instant::now();
+        let report = rt.block_on(dp.resync()).expect("resync");
+        resync.push(t.elapsed());
+        assert_eq!(report.objects_changed, 0, "resync found drift in a fresh table");
     }
     let (floor, full) = (median(floor), median(full));
     let (incr_policy, incr_set) = (median(incr_policy), median(incr_set));
@@ -318,5 +326,6 @@ fn main() {
         incr_policy.as_secs_f64() / full.as_secs_f64()
     );
     println!("  one IP set delta         {}", ms(incr_set));
+    println!("  resync (no drift)        {}", ms(median(resync)));
     println!("  (medians of {RUNS} runs)");
 }
