@@ -101,7 +101,7 @@ impl Lab {
         for (pod, _) in &lab.pods {
             for port in PORTS {
                 let mut ok = false;
-                for _ in 0..100 {
+                for _ in 0..200 {
                     if pod.try_exec(&["python3", "-c", &connect_script("127.0.0.1", port)]) {
                         ok = true;
                         break;
@@ -125,12 +125,12 @@ impl Lab {
         let ip = &self.pods[to].1;
         self.pods[from]
             .0
-            .try_exec(&["ping", "-c", "1", "-W", "1", ip])
+            .try_exec(&["ping", "-c", "1", "-W", "2", ip])
     }
 }
 
 fn connect_script(ip: &str, port: u16) -> String {
-    format!("import socket\nsocket.create_connection(('{ip}',{port}),timeout=1.0).close()\n")
+    format!("import socket\nsocket.create_connection(('{ip}',{port}),timeout=2.0).close()\n")
 }
 
 async fn apply(dp: &mut NftablesDataplane, eval: &mut DataplaneState, batch: Vec<DataplaneUpdate>) {

@@ -147,7 +147,10 @@ fn a_set_delta_sends_only_element_changes_and_a_policy_change_only_its_chain() {
         );
 
         // Removing the endpoint, its policies, profile and sets deletes their objects.
-        let mut batch = vec![DataplaneUpdate::HostEndpointRemove("node1-eth0".into())];
+        let mut batch = vec![
+            DataplaneUpdate::HostEndpointRemove("node1-eth0".into()),
+            DataplaneUpdate::HostEndpointRemove("node1-all".into()),
+        ];
         for (ns_name, name) in [
             ("default", "node1-k8s-a-eth0"),
             ("default", "node1-k8s-b-eth0"),
@@ -455,9 +458,16 @@ fn a_restarted_backend_adopts_the_table_and_a_config_change_rewrites_only_what_i
         // the inbound failsafe carriers change.
         assert_eq!(
             written,
-            ["cali-fh-eth0", "cali-pre-fh-eth0", "cali-raw-fh-eth0"]
-                .map(String::from)
-                .into()
+            [
+                "cali-fh-any",
+                "cali-fh-eth0",
+                "cali-pre-fh-any",
+                "cali-pre-fh-eth0",
+                "cali-raw-fh-any",
+                "cali-raw-fh-eth0"
+            ]
+            .map(String::from)
+            .into()
         );
         assert_eq!(second.options().failsafe_inbound.len(), 1);
     });

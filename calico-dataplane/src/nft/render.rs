@@ -1219,7 +1219,14 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
                 Direction::Egress => oif(),
             };
             let mut expr = Vec::new();
-            if h.interface_name != "*" {
+            if h.interface_name == "*" {
+                // The all-interfaces endpoint covers every interface but loopback (local
+                // processes talking to each other). Workload interfaces never reach these
+                // dispatch chains, except workload-to-host traffic that
+                // defaultEndpointToHostAction=Return hands back to INPUT processing: that is
+                // policed by this endpoint, as the evaluator specifies.
+                expr.push(m("!=", key, json!("lo")));
+            } else {
                 expr.push(m("==", key, json!(h.interface_name)));
             }
             expr.push(goto(&name));

@@ -366,6 +366,17 @@ pub fn representative() -> Vec<DataplaneUpdate> {
         pre_dnat_tiers: vec![],
         forward_tiers: vec![],
     }));
+    updates.push(DataplaneUpdate::HostEndpointUpdate(HostEndpoint {
+        id: "node1-all".into(),
+        interface_name: "*".into(),
+        expected_ipv4_addrs: vec![],
+        expected_ipv6_addrs: vec![],
+        profile_ids: vec!["kns.default".into()],
+        tiers: vec![],
+        untracked_tiers: vec![],
+        pre_dnat_tiers: vec![tier("default", &["host-untracked"], &[])],
+        forward_tiers: vec![tier("default", &["allow-web"], &["allow-web"])],
+    }));
     updates.push(DataplaneUpdate::InSync);
     updates
 }
