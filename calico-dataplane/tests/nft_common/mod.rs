@@ -23,10 +23,18 @@ pub fn root_or_skip(test: &str) -> bool {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
+    // Written to the real stderr (not eprintln!, which the test harness captures for
+    // passing tests), so that a skip is always visible.
+    let loud = |msg: String| {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr().lock(), "{msg}");
+    };
     if !root {
-        eprintln!("SKIP (not root): {test} needs root to create network namespaces");
+        loud(format!(
+            "SKIP (not root): {test} needs root to create network namespaces"
+        ));
     } else if !nft {
-        eprintln!("SKIP (no nft): {test} needs the nft binary");
+        loud(format!("SKIP (no nft): {test} needs the nft binary"));
     }
     root && nft
 }
