@@ -1,5 +1,6 @@
 //! Enforcement with real packets: a node namespace with Calico's plumbing (`cali*` veths,
-//! /32 routes, 169.254.1.1 gateway answered by proxy ARP) and two pod namespaces; the
+//! /32 and /128 routes, 169.254.1.1 gateway answered by proxy ARP, fe80::1 for IPv6) and two
+//! pod namespaces; the
 //! nftables backend programs the node; TCP connects and pings must pass or fail exactly as
 //! the policy says, and the reference evaluator must agree on every probe.
 
@@ -19,6 +20,8 @@ use nft_common::*;
 struct Lab {
     node: Netns,
     pods: Vec<(Netns, String)>,
+    /// The pods' IPv6 addresses.
+    v6: Vec<String>,
 }
 
 const PORTS: [u16; 2] = [8080, 9090];
@@ -44,7 +47,9 @@ impl Lab {
             "uplink0",
         ]);
         node.sysctl("net.ipv4.ip_forward", "1");
+        node.sysctl("net.ipv6.conf.all.forwarding", "1");
         let mut pods = Vec::new();
+        let mut v6 = Vec::new();
         for (i, ip) in ["10.65.0.1", "10.65.0.2"].iter().enumerate() {
             let mut pod = Netns::new("pod");
             let iface = format!("calitest{i}");
@@ -52,6 +57,8 @@ impl Lab {
                 "ip", "link", "add", &iface, "type", "veth", "peer", "name", "eth0", "netns",
                 &pod.name,
             ]);
+            node.sysctl(&format!("net.ipv6.conf.{iface}.accept_dad"), "0");
+            pod.sysctl("net.ipv6.conf.eth0.accept_dad", "0");
             node.exec(&["ip", "link", "set", &iface, "up"]);
             node.sysctl(&format!("net.ipv4.conf.{iface}.proxy_arp"), "1");
             node.sysctl(&format!("net.ipv4.neigh.{iface}.proxy_delay"), "0");
@@ -88,15 +95,50 @@ impl Lab {
                 "dev",
                 "eth0",
             ]);
+            // IPv6: a link-local gateway on the host side, /128 routes both ways.
+            let ip6 = format!("fd00:65::{}", i + 1);
+            node.exec(&[
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                "fe80::1/64",
+                "dev",
+                &iface,
+                "nodad",
+            ]);
+            node.exec(&[
+                "ip",
+                "-6",
+                "route",
+                "add",
+                &format!("{ip6}/128"),
+                "dev",
+                &iface,
+            ]);
+            pod.exec(&[
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                &format!("{ip6}/128"),
+                "dev",
+                "eth0",
+                "nodad",
+            ]);
+            pod.exec(&[
+                "ip", "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0",
+            ]);
+            v6.push(ip6);
             for port in PORTS {
                 let script = format!(
-                    "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('0.0.0.0',{port}))\ns.listen(64)\nwhile True:\n  c,_=s.accept()\n  c.close()\n"
+                    "import socket\ns=socket.socket(socket.AF_INET6)\ns.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_V6ONLY,0)\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('::',{port}))\ns.listen(64)\nwhile True:\n  c,_=s.accept()\n  c.close()\n"
                 );
                 pod.spawn(&["python3", "-c", &script]);
             }
             pods.push((pod, ip.to_string()));
         }
-        let lab = Lab { node, pods };
+        let lab = Lab { node, pods, v6 };
         // Listeners are up when a local connect succeeds (loopback is not policed).
         for (pod, _) in &lab.pods {
             for port in PORTS {
@@ -115,14 +157,20 @@ impl Lab {
     }
 
     fn tcp(&self, from: usize, to: usize, port: u16) -> bool {
-        let ip = &self.pods[to].1;
+        self.tcp_to(from, &self.pods[to].1, port)
+    }
+
+    fn tcp_to(&self, from: usize, ip: &str, port: u16) -> bool {
         self.pods[from]
             .0
             .try_exec(&["python3", "-c", &connect_script(ip, port)])
     }
 
     fn ping(&self, from: usize, to: usize) -> bool {
-        let ip = &self.pods[to].1;
+        self.ping_to(from, &self.pods[to].1)
+    }
+
+    fn ping_to(&self, from: usize, ip: &str) -> bool {
         self.pods[from]
             .0
             .try_exec(&["ping", "-c", "1", "-W", "2", ip])
@@ -145,32 +193,43 @@ fn ip(s: &str) -> std::net::IpAddr {
 /// Probes every pair both ways (in parallel) and checks the kernel against the evaluator.
 fn check_all(lab: &Lab, eval_state: &DataplaneState, expect_some_allowed: bool) {
     let ev = Evaluator::new(eval_state);
-    // (from, to, Some(port) for TCP / None for ping)
+    // (from, to, v6, Some(port) for TCP / None for ping)
     let mut probes = Vec::new();
     for from in 0..2 {
         for to in 0..2 {
-            if from != to {
-                probes.extend(PORTS.iter().map(|p| (from, to, Some(*p))));
-                probes.push((from, to, None));
+            for v6 in [false, true] {
+                if from != to {
+                    probes.extend(PORTS.iter().map(|p| (from, to, v6, Some(*p))));
+                    probes.push((from, to, v6, None));
+                }
             }
         }
     }
+    let addr = |pod: usize, v6: bool| {
+        if v6 {
+            lab.v6[pod].clone()
+        } else {
+            lab.pods[pod].1.clone()
+        }
+    };
     let results: Vec<bool> = std::thread::scope(|scope| {
         let handles: Vec<_> = probes
             .iter()
-            .map(|&(from, to, port)| {
+            .map(|&(from, to, v6, port)| {
+                let dst = addr(to, v6);
                 scope.spawn(move || match port {
-                    Some(p) => lab.tcp(from, to, p),
-                    None => lab.ping(from, to),
+                    Some(p) => lab.tcp_to(from, &dst, p),
+                    None => lab.ping_to(from, &dst),
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    for (&(from, to, port), &got) in probes.iter().zip(&results) {
-        let (src, dst) = (ip(&lab.pods[from].1), ip(&lab.pods[to].1));
+    for (&(from, to, v6, port), &got) in probes.iter().zip(&results) {
+        let (src, dst) = (ip(&addr(from, v6)), ip(&addr(to, v6)));
         let packet = match port {
             Some(p) => Packet::tcp(src, 40000, dst, p),
+            None if v6 => Packet::icmp(src, dst, 128, 0),
             None => Packet::icmp(src, dst, 8, 0),
         };
         let want = ev.evaluate(&packet).allowed;
@@ -180,6 +239,18 @@ fn check_all(lab: &Lab, eval_state: &DataplaneState, expect_some_allowed: bool) 
         );
     }
     assert_eq!(results.iter().any(|r| *r), expect_some_allowed);
+}
+
+/// Pod `i`'s workload endpoint with both families.
+fn dual(name: &str, i: usize, tiers: Vec<TierInfo>) -> WorkloadEndpoint {
+    let mut w = workload(
+        name,
+        &format!("calitest{i}"),
+        &format!("10.65.0.{}", i + 1),
+        tiers,
+    );
+    w.ipv6_nets = vec![net(&format!("fd00:65::{}/128", i + 1))];
+    w
 }
 
 fn allow_8080_from_set() -> Policy {
@@ -215,21 +286,14 @@ fn policy_allows_and_denies_real_packets_as_the_evaluator_says() {
         // ingress rules, so nothing reaches it.
         let tiers = vec![tier("default", &["allow-8080"], &[])];
         let batch = vec![
-            set_update("s:clients", &["10.65.0.1/32", "10.65.0.0/30"]),
+            set_update(
+                "s:clients",
+                &["10.65.0.1/32", "10.65.0.0/30", "fd00:65::1/128"],
+            ),
             DataplaneUpdate::PolicyUpdate(allow_8080_from_set()),
             DataplaneUpdate::ProfileUpdate(profile()),
-            DataplaneUpdate::WorkloadEndpointUpdate(workload(
-                "a",
-                "calitest0",
-                "10.65.0.1",
-                vec![],
-            )),
-            DataplaneUpdate::WorkloadEndpointUpdate(workload(
-                "b",
-                "calitest1",
-                "10.65.0.2",
-                tiers.clone(),
-            )),
+            DataplaneUpdate::WorkloadEndpointUpdate(dual("a", 0, vec![])),
+            DataplaneUpdate::WorkloadEndpointUpdate(dual("b", 1, tiers.clone())),
         ];
         // Before InSync nothing is programmed.
         apply(&mut dp, &mut eval, batch).await;
@@ -240,6 +304,11 @@ fn policy_allows_and_denies_real_packets_as_the_evaluator_says() {
         );
         apply(&mut dp, &mut eval, vec![DataplaneUpdate::InSync]).await;
         assert!(lab.tcp(0, 1, 8080), "allowed TCP 8080 was dropped");
+        assert!(
+            lab.tcp_to(0, &lab.v6[1], 8080),
+            "allowed IPv6 TCP 8080 was dropped"
+        );
+        assert!(!lab.tcp_to(0, &lab.v6[1], 9090), "IPv6 TCP 9090 passed");
         assert!(!lab.tcp(0, 1, 9090), "TCP 9090 passed");
         assert!(!lab.ping(0, 1), "ping to pod b passed");
         check_all(&lab, &eval, true);
@@ -248,8 +317,14 @@ fn policy_allows_and_denies_real_packets_as_the_evaluator_says() {
         let mut p = allow_8080_from_set();
         p.inbound_rules
             .push(rule(Action::Allow, |r| r.protocol = Some(1)));
+        p.inbound_rules
+            .push(rule(Action::Allow, |r| r.protocol = Some(58)));
         apply(&mut dp, &mut eval, vec![DataplaneUpdate::PolicyUpdate(p)]).await;
         assert!(lab.ping(0, 1), "ping allowed by the new rule was dropped");
+        assert!(
+            lab.ping_to(0, &lab.v6[1]),
+            "IPv6 ping allowed by the new rule was dropped"
+        );
         check_all(&lab, &eval, true);
 
         // A tier in front: Deny TCP 9090, Pass the clients on to the default tier. The ping
@@ -271,13 +346,11 @@ fn policy_allows_and_denies_real_packets_as_the_evaluator_says() {
             vec![],
         );
         sec.tier = "security".into();
-        let mut b = workload(
+        let b = dual(
             "b",
-            "calitest1",
-            "10.65.0.2",
+            1,
             vec![tier("security", &["sec"], &[]), tiers[0].clone()],
         );
-        b.profile_ids = vec!["kns.default".into()];
         apply(
             &mut dp,
             &mut eval,
@@ -301,6 +374,7 @@ fn policy_allows_and_denies_real_packets_as_the_evaluator_says() {
                 removed: [
                     IpSetMember::Net(net("10.65.0.1/32")),
                     IpSetMember::Net(net("10.65.0.0/30")),
+                    IpSetMember::Net(net("fd00:65::1/128")),
                 ]
                 .into(),
             }],
