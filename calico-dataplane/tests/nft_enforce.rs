@@ -1,8 +1,8 @@
 //! Enforcement with real packets: a node namespace with Calico's plumbing (`cali*` veths,
 //! /32 and /128 routes, 169.254.1.1 gateway answered by proxy ARP, fe80::1 for IPv6) and two
-//! pod namespaces; the
-//! nftables backend programs the node; TCP connects and pings must pass or fail exactly as
-//! the policy says, and the reference evaluator must agree on every probe.
+//! pod namespaces; the nftables backend programs the node; TCP connects and pings (both
+//! families) must pass or fail exactly as the policy says, and the reference evaluator must
+//! agree on every probe.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers: a panic is a test failure
 
