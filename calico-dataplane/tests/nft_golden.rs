@@ -65,7 +65,24 @@ fn nft_accepts_the_representative_ruleset_and_a_second_apply_changes_nothing() {
         let report = dp.apply(vec![]).await.unwrap();
         assert_eq!(report.objects_changed, 0);
         // The whole-document form (dry-run output) is accepted by nft as well.
-        let doc = dp.ruleset().to_json().to_string();
-        ns.exec(&["sh", "-c", &format!("echo '{doc}' | nft -c -j -f -")]);
+        let doc = dp.ruleset().to_json_text();
+        let mut child = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns.name, "nft", "-c", "-j", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(doc.as_bytes())
+                .unwrap();
+        }
+        assert!(
+            child.wait().unwrap().success(),
+            "nft -c refused the dry-run document"
+        );
     });
 }
