@@ -364,6 +364,26 @@ fn policy_allows_and_denies_real_packets_as_the_evaluator_says() {
         assert!(lab.tcp(0, 1, 8080));
         check_all(&lab, &eval, true);
 
+        // Workload to its own host: defaultEndpointToHostAction (Drop by default, then
+        // Accept through a ConfigUpdate). The evaluator only models this for host endpoint
+        // addresses, so the kernel is checked on its own here.
+        assert!(
+            !lab.ping_to(0, "10.99.0.1"),
+            "workload reached its host under Drop"
+        );
+        apply(
+            &mut dp,
+            &mut eval,
+            vec![DataplaneUpdate::ConfigUpdate(serde_json::json!({
+                "defaultEndpointToHostAction": "Accept"
+            }))],
+        )
+        .await;
+        assert!(
+            lab.ping_to(0, "10.99.0.1"),
+            "workload could not reach its host under Accept"
+        );
+
         // Take pod a out of the set: its TCP 8080 is now denied (a set element delta).
         apply(
             &mut dp,

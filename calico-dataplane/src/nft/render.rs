@@ -1332,7 +1332,9 @@ pub fn render_cached(state: &DesiredState, opts: &NftOptions, cache: &mut Render
                     ),
                     verdict("accept"),
                 ]),
-                rule(vec![m("==", iif(), wl.clone()), goto("cali-wl-to-host")]),
+                // A jump, not a goto: defaultEndpointToHostAction=Return continues here, with
+                // the host endpoint dispatch below.
+                rule(vec![m("==", iif(), wl.clone()), jump("cali-wl-to-host")]),
                 rule(vec![jump("cali-from-host-endpoint")]),
             ],
         ),
