@@ -322,7 +322,12 @@ impl Dataplane for NftablesDataplane {
         for update in &batch {
             self.state.apply(update)?;
             if let DataplaneUpdate::ConfigUpdate(config) = update {
-                self.opts = self.base_opts.clone().with_felix_config(config)?;
+                // A configuration the backend cannot use must not stop enforcement: keep
+                // the options in force and say so.
+                match self.base_opts.clone().with_felix_config(config) {
+                    Ok(opts) => self.opts = opts,
+                    Err(e) => tracing::error!(error = %e, "ignoring FelixConfiguration update"),
+                }
             }
         }
         if !self.state.in_sync {
