@@ -235,7 +235,7 @@ fn main() {
     let t = Instant::now();
     let ruleset = render(&state, &opts);
     let render_time = t.elapsed();
-    let doc = serde_json::to_vec(&ruleset.to_json()).expect("serialize");
+    let doc = ruleset.to_json_text().into_bytes();
     println!(
         "nft bench: {} policies, {} rules rendered ({} chains, {} sets, {} set elements), {} endpoints; render {}",
         POLICIES,
@@ -310,7 +310,10 @@ fn main() {
         let t = Instant::now();
         let report = rt.block_on(dp.resync()).expect("resync");
         resync.push(t.elapsed());
-        assert_eq!(report.objects_changed, 0, "resync found drift in a fresh table");
+        assert_eq!(
+            report.objects_changed, 0,
+            "resync found drift in a fresh table"
+        );
     }
     let (floor, full) = (median(floor), median(full));
     let (incr_policy, incr_set) = (median(incr_policy), median(incr_set));
