@@ -14,7 +14,7 @@ APT_PACKAGES=(
     ca-certificates
     protobuf-compiler libprotobuf-dev
     etcd-server etcd-client
-    nftables iproute2 iputils-ping
+    nftables iproute2 iputils-ping python3
 )
 
 install_packages() {

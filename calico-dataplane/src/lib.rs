@@ -22,6 +22,7 @@
 //! ```
 
 pub mod error;
+pub mod nft;
 pub mod recording;
 pub mod state;
 
