@@ -259,12 +259,8 @@ fn link_name(link: &LinkMessage) -> Option<String> {
 fn route_dst(route: &RouteMessage) -> Option<IpNet> {
     let len = route.header.destination_prefix_length;
     route.attributes.iter().find_map(|a| match a {
-        RouteAttribute::Destination(RouteAddress::Inet(a)) => {
-            IpNet::new(IpAddr::V4(*a), len).ok()
-        }
-        RouteAttribute::Destination(RouteAddress::Inet6(a)) => {
-            IpNet::new(IpAddr::V6(*a), len).ok()
-        }
+        RouteAttribute::Destination(RouteAddress::Inet(a)) => IpNet::new(IpAddr::V4(*a), len).ok(),
+        RouteAttribute::Destination(RouteAddress::Inet6(a)) => IpNet::new(IpAddr::V6(*a), len).ok(),
         _ => None,
     })
 }
@@ -301,9 +297,7 @@ impl Inner {
             .iter()
             .filter(|r| self.options.ipv6 || r.dst.addr().is_ipv4())
             .map(|r| match &r.target {
-                RouteTarget::LocalWorkload { interface_name } => {
-                    (r.dst, interface_name.clone())
-                }
+                RouteTarget::LocalWorkload { interface_name } => (r.dst, interface_name.clone()),
             })
             .collect();
         let mut interfaces: BTreeMap<String, IfaceWant> = BTreeMap::new();
@@ -323,7 +317,8 @@ impl Inner {
         }
         self.interfaces = interfaces;
         self.pending.retain(|i| self.interfaces.contains_key(i));
-        self.configured.retain(|i, _| self.interfaces.contains_key(i));
+        self.configured
+            .retain(|i, _| self.interfaces.contains_key(i));
     }
 
     async fn reconcile(&mut self, full: bool) -> Result<RouteReport> {
@@ -438,10 +433,7 @@ impl Inner {
             .match_name(name.to_owned())
             .execute();
         match links.try_next().await {
-            Ok(Some(link)) => Some((
-                link.header.index,
-                link.header.flags.contains(LinkFlags::Up),
-            )),
+            Ok(Some(link)) => Some((link.header.index, link.header.flags.contains(LinkFlags::Up))),
             _ => None,
         }
     }
@@ -458,10 +450,7 @@ impl Inner {
             if let Some(name) = link_name(&link) {
                 out.insert(
                     name,
-                    (
-                        link.header.index,
-                        link.header.flags.contains(LinkFlags::Up),
-                    ),
+                    (link.header.index, link.header.flags.contains(LinkFlags::Up)),
                 );
             }
         }
@@ -503,11 +492,7 @@ impl Inner {
         match self.handle.route().del(msg).execute().await {
             Ok(()) => Ok(()),
             // Already gone (ESRCH): the goal is reached.
-            Err(rtnetlink::Error::NetlinkError(e))
-                if e.raw_code().abs() == 3 =>
-            {
-                Ok(())
-            }
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code().abs() == 3 => Ok(()),
             Err(e) => Err(netlink_err(format!("delete route {dst} dev {iface}"), e)),
         }
     }
