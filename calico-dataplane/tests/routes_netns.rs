@@ -1,5 +1,7 @@
 //! Routes and sysctls on the real kernel, in a throwaway network namespace (needs root).
 
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions
+
 use std::fs::File;
 use std::process::Command;
 use std::time::{Duration, Instant};

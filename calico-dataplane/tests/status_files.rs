@@ -1,5 +1,7 @@
 //! Endpoint status files through the Linux dataplane (no root needed: no routes).
 
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions
+
 use calico_dataplane::status::{EndpointStatus, StatusWriter};
 use calico_dataplane::{Dataplane, LinuxDataplane, RecordingDataplane};
 use calico_policy::DataplaneUpdate;
