@@ -9,7 +9,8 @@
 //! in that order: a batch goes to the policy backend first; once it succeeded and the state is
 //! in sync, routes and sysctls are brought in line, then status files are written, so a status
 //! file never claims an endpoint whose rules are not in place. Nothing is touched by (2) and
-//! (3) before the first `InSync`. A failure in (2) or (3) is returned; the next `apply` or
+//! (3) before the first `InSync`, and the first pass after it is a full resync (mark and
+//! sweep: leftovers of an earlier run are removed, as Felix does). A failure in (2) or (3) is returned; the next `apply` or
 //! `resync` retries it, as the policy backend's desired state already holds the batch.
 //!
 //! [`RecordingDataplane`]: crate::RecordingDataplane
@@ -28,6 +29,8 @@ pub struct LinuxDataplane {
     policy: Box<dyn Dataplane>,
     routes: Option<RouteManager>,
     status: Option<StatusWriter>,
+    /// The first in-sync pass (a mark-and-sweep of what an earlier run left) is done.
+    swept: bool,
 }
 
 impl LinuxDataplane {
@@ -41,6 +44,7 @@ impl LinuxDataplane {
             policy,
             routes,
             status,
+            swept: false,
         }
     }
 
@@ -65,6 +69,9 @@ impl LinuxDataplane {
         if !state.in_sync {
             return Ok(0);
         }
+        // The first pass after InSync is a full one: it removes the routes and status
+        // files an earlier run left for endpoints that are gone.
+        let full = full || !self.swept;
         let mut changed = 0;
         if let Some(routes) = &self.routes {
             let report = if full {
@@ -81,6 +88,7 @@ impl LinuxDataplane {
                 status.apply(state)?
             };
         }
+        self.swept = true;
         Ok(changed)
     }
 }

@@ -159,6 +159,18 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 fn routes_sysctls_pending_interfaces_and_stale_cleanup() {
     let Some(ns) = NetNs::new() else { return };
     ns.veth("cali1", "peer1");
+    // Left by an earlier run for an endpoint that is gone: swept at the first InSync.
+    ns.ip(&[
+        "route",
+        "add",
+        "10.65.4.4/32",
+        "dev",
+        "cali1",
+        "proto",
+        "boot",
+        "scope",
+        "link",
+    ]);
     let ns = std::sync::Arc::new(ns);
     let inner = ns.clone();
     let status_dir = tempfile::tempdir().unwrap();
@@ -185,6 +197,7 @@ fn routes_sysctls_pending_interfaces_and_stale_cleanup() {
         .await
         .unwrap();
         assert!(!ns.has_route("-4", "10.65.0.1/32", "cali1"));
+        assert!(ns.has_route("-4", "10.65.4.4/32", "cali1"));
 
         let report = dp.apply(vec![DataplaneUpdate::InSync]).await.unwrap();
         assert!(report.objects_changed > 0);
@@ -205,6 +218,10 @@ fn routes_sysctls_pending_interfaces_and_stale_cleanup() {
             .map(|r| r.2)
             .collect();
         assert_eq!(protos, vec!["boot".to_owned()]);
+        assert!(
+            !ns.has_route("-4", "10.65.4.4/32", "cali1"),
+            "the leftover route survived the first in-sync apply"
+        );
         let scoped = ns.ip(&["-4", "route", "show", "10.65.0.1/32"]);
         assert!(scoped.contains("scope link"), "{scoped}");
 

@@ -48,8 +48,12 @@ fn status_files_follow_endpoints_after_in_sync() {
         .await
         .unwrap();
         assert!(!dir.exists(), "nothing may be written before InSync");
+        // A file left by an earlier run for an endpoint that is gone.
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("k8s default%2Fold eth0"), "{}").unwrap();
 
         dp.apply(vec![DataplaneUpdate::InSync]).await.unwrap();
+        assert!(!dir.join("k8s default%2Fold eth0").exists());
         let file = dir.join("k8s default%2Fweb eth0");
         let status: EndpointStatus =
             serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();

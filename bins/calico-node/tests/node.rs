@@ -76,7 +76,8 @@ fn node_becomes_ready_reports_metrics_and_stops_on_sigterm() {
         .env("FELIX_PROMETHEUSMETRICSENABLED", "true")
         .env("FELIX_PROMETHEUSMETRICSHOST", "127.0.0.1")
         .env("FELIX_PROMETHEUSMETRICSPORT", metrics.to_string())
-        .env("FELIX_LOGSEVERITYSCREEN", "debug")
+        .env("FELIX_LOGSEVERITYSCREEN", "info")
+        .env("FELIX_ROUTEREFRESHINTERVAL", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -135,6 +136,7 @@ spec: {node: node2, orchestrator: k8s, pod: db, endpoint: eth0,
         metric(&last, "felix_cluster_num_workload_endpoints") == Some(2.0)
             && metric(&last, "felix_active_local_policies") == Some(1.0)
             && metric(&last, "felix_active_local_endpoints") == Some(1.0)
+            && metric(&last, "felix_resyncs_started").is_some_and(|n| n >= 1.0)
     });
     assert_eq!(metric(&last, "felix_resync_state"), Some(3.0));
     assert!(metric(&last, "felix_int_dataplane_apply_time_seconds_count").unwrap() >= 2.0);
