@@ -491,8 +491,7 @@ impl Inner {
         let msg = self.route_message(dst, index);
         match self.handle.route().del(msg).execute().await {
             Ok(()) => Ok(()),
-            // Already gone (ESRCH): the goal is reached.
-            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code().abs() == 3 => Ok(()),
+            Err(e) if is_no_such_route(&e) => Ok(()),
             Err(e) => Err(netlink_err(format!("delete route {dst} dev {iface}"), e)),
         }
     }
@@ -549,6 +548,7 @@ impl Inner {
                     tracing::info!(dst = %dst, interface = %name, "deleted stale route");
                     deleted += 1;
                 }
+                Err(e) if is_no_such_route(&e) => {}
                 Err(e) => return Err(netlink_err(format!("delete route {dst} dev {name}"), e)),
             }
         }
@@ -610,6 +610,12 @@ impl Inner {
         }
         Ok(n)
     }
+}
+
+/// `ESRCH`: the route is already gone, so a delete reached its goal.
+fn is_no_such_route(e: &rtnetlink::Error) -> bool {
+    const ESRCH: i32 = 3;
+    matches!(e, rtnetlink::Error::NetlinkError(m) if m.raw_code().abs() == ESRCH)
 }
 
 /// Writes `value` to a sysctl file unless it already holds it; returns 1 if it wrote.

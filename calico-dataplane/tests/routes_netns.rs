@@ -355,5 +355,15 @@ fn a_route_moves_between_interfaces() {
             ns.routes("-4")
         );
         assert!(!ns.has_route("-4", "10.65.0.5/32", "cali1"));
+
+        // Deleting a route somebody else already deleted succeeds.
+        ns.ip(&["route", "del", "10.65.0.5/32", "dev", "cali2"]);
+        dp.apply(vec![DataplaneUpdate::RouteRemove(route(
+            "10.65.0.5/32",
+            "cali2",
+        ))])
+        .await
+        .unwrap();
+        assert!(ns.routes("-4").iter().all(|r| r.0 != "10.65.0.5"));
     });
 }
