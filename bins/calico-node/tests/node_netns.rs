@@ -83,6 +83,47 @@ fn write_resources(db: &Path, yaml: &str) {
         });
 }
 
+/// Starts calico-node (nftables) inside the lab's namespace; returns its pid.
+fn spawn_node(lab: &mut Lab, db: &Path, status: &Path, health: u16) -> u32 {
+    let child = Command::new("ip")
+        .args(["netns", "exec", &lab.ns, env!("CARGO_BIN_EXE_calico-node")])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("NODENAME", "node1")
+        .env("DATASTORE_TYPE", "embedded")
+        .env("CALICO_DATASTORE_PATH", db)
+        .env("CALICO_DATAPLANE", "nftables")
+        .env("FELIX_HEALTHHOST", "127.0.0.1")
+        .env("FELIX_HEALTHPORT", health.to_string())
+        .env("FELIX_ENDPOINTSTATUSPATHPREFIX", status)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    lab.node = Some(child);
+    pid
+}
+
+/// Sends SIGTERM and waits for a clean exit.
+fn stop_node(lab: &mut Lab, pid: u32) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let mut child = lab.node.take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "calico-node did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+}
+
 #[test]
 fn node_programs_rules_routes_and_status_and_leaves_them_on_sigterm() {
     if !nix::unistd::Uid::effective().is_root() {
@@ -133,23 +174,7 @@ spec: {node: node1, orchestrator: k8s, pod: web, endpoint: eth0,
     );
     let status = tmp.path().join("status");
     let health = 19099;
-    let child = Command::new("ip")
-        .args(["netns", "exec", &ns, env!("CARGO_BIN_EXE_calico-node")])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("NODENAME", "node1")
-        .env("DATASTORE_TYPE", "embedded")
-        .env("CALICO_DATASTORE_PATH", &db)
-        .env("CALICO_DATAPLANE", "nftables")
-        .env("FELIX_HEALTHHOST", "127.0.0.1")
-        .env("FELIX_HEALTHPORT", health.to_string())
-        .env("FELIX_ENDPOINTSTATUSPATHPREFIX", &status)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    lab.node = Some(child);
+    let pid = spawn_node(&mut lab, &db, &status, health);
 
     let file = status.join("endpoint-status/k8s default%2Fweb eth0");
     wait_for("the endpoint status file", || file.exists());
@@ -172,22 +197,9 @@ spec: {node: node1, orchestrator: k8s, pod: web, endpoint: eth0,
     ]);
     assert!(rules.contains("cali12345678901"), "{rules}");
 
-    // SIGTERM (to `ip netns exec`, which execs calico-node): exit 0, rules and routes stay.
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let mut child = lab.node.take().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "calico-node did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(exit.success(), "{exit:?}");
+    // SIGTERM (`ip netns exec` execs calico-node, so this is its pid): exit 0, rules and
+    // routes stay.
+    stop_node(&mut lab, pid);
     let after = run(&[
         "ip", "netns", "exec", &ns, "nft", "list", "table", "inet", "calico",
     ]);
@@ -195,4 +207,18 @@ spec: {node: node1, orchestrator: k8s, pod: web, endpoint: eth0,
     let routes = run(&["ip", "-n", &ns, "-4", "route", "show", "10.65.0.1/32"]);
     assert!(routes.contains("dev cali12345678901"), "{routes}");
     assert!(file.exists());
+
+    // A restart rebuilds the state from the datastore and ends with the same ruleset.
+    let pid = spawn_node(&mut lab, &db, &status, health);
+    wait_for("readiness after restart", || {
+        get_in_ns(&ns, health, "/readiness") == Some(200)
+    });
+    let restarted = run(&[
+        "ip", "netns", "exec", &ns, "nft", "list", "table", "inet", "calico",
+    ]);
+    assert_eq!(
+        restarted, rules,
+        "a restart must converge to the same rules"
+    );
+    stop_node(&mut lab, pid);
 }
