@@ -130,6 +130,8 @@ struct Inner {
     options: RouteOptions,
     /// Desired routes: destination → interface.
     desired: BTreeMap<IpNet, String>,
+    /// Desired routes grouped by interface.
+    by_iface: BTreeMap<String, Vec<IpNet>>,
     /// Desired workload interfaces.
     interfaces: BTreeMap<String, IfaceWant>,
     /// Routes known to be in the kernel as we want them.
@@ -170,6 +172,7 @@ impl RouteManager {
             handle,
             options,
             desired: BTreeMap::new(),
+            by_iface: BTreeMap::new(),
             interfaces: BTreeMap::new(),
             programmed: BTreeMap::new(),
             configured: BTreeMap::new(),
@@ -184,31 +187,24 @@ impl RouteManager {
             let weak = Arc::downgrade(&inner);
             tasks.push(tokio::spawn(async move {
                 while let Some((message, _)) = messages.next().await {
-                    let rtnetlink::packet_core::NetlinkPayload::InnerMessage(
-                        RouteNetlinkMessage::NewLink(link),
-                    ) = message.payload
+                    let rtnetlink::packet_core::NetlinkPayload::InnerMessage(payload) =
+                        message.payload
                     else {
                         continue;
+                    };
+                    let (link, deleted) = match payload {
+                        RouteNetlinkMessage::NewLink(link) => (link, false),
+                        RouteNetlinkMessage::DelLink(link) => (link, true),
+                        _ => continue,
                     };
                     let Some(name) = link_name(&link) else {
                         continue;
                     };
                     let Some(inner) = weak.upgrade() else { break };
                     let mut inner = inner.lock().await;
-                    if !inner.pending.contains(&name) {
-                        continue;
-                    }
-                    match inner.program_interface(&name).await {
-                        Ok(report) if report.objects_changed() > 0 => {
-                            tracing::info!(interface = %name, routes = report.routes_written,
-                                "interface appeared; programmed its routes and sysctls");
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(interface = %name, error = %e,
-                                "programming an interface that appeared failed; will retry");
-                        }
-                    }
+                    inner
+                        .on_link_event(&name, deleted, link.header.flags.contains(LinkFlags::Up))
+                        .await;
                 }
             }));
         }
@@ -300,6 +296,10 @@ impl Inner {
                 RouteTarget::LocalWorkload { interface_name } => (r.dst, interface_name.clone()),
             })
             .collect();
+        self.by_iface.clear();
+        for (dst, iface) in &self.desired {
+            self.by_iface.entry(iface.clone()).or_default().push(*dst);
+        }
         let mut interfaces: BTreeMap<String, IfaceWant> = BTreeMap::new();
         for wep in state.workload_endpoints.values() {
             if wep.interface_name.is_empty() {
@@ -326,6 +326,9 @@ impl Inner {
         if self.options.ip_forwarding && (full || !self.global_done) {
             report.sysctls_written += self.set_global_sysctls()?;
             self.global_done = true;
+        }
+        if !full && self.up_to_date() {
+            return Ok(report);
         }
         let links = self.dump_links().await?;
         if full {
@@ -373,6 +376,49 @@ impl Inner {
         }
     }
 
+    /// True if what was programmed matches the desired state and nothing is pending, so an
+    /// incremental pass has nothing to do (and need not read the kernel's links).
+    fn up_to_date(&self) -> bool {
+        self.pending.is_empty()
+            && self.programmed == self.desired
+            && (!self.options.sysctls
+                || (self.configured.len() == self.interfaces.len()
+                    && self
+                        .interfaces
+                        .iter()
+                        .all(|(name, want)| self.configured.get(name) == Some(want))))
+    }
+
+    /// Follows a link event: a desired interface that went away or down has lost its routes
+    /// (the kernel drops them) and waits again; one that is (back) up is programmed.
+    async fn on_link_event(&mut self, name: &str, deleted: bool, up: bool) {
+        if !self.interfaces.contains_key(name) {
+            return;
+        }
+        if deleted || !up {
+            self.programmed.retain(|_, iface| iface != name);
+            if deleted {
+                self.configured.remove(name);
+            }
+            self.pending.insert(name.to_owned());
+            return;
+        }
+        if !self.pending.contains(name) {
+            return;
+        }
+        match self.program_interface(name).await {
+            Ok(report) if report.objects_changed() > 0 => {
+                tracing::info!(interface = %name, routes = report.routes_written,
+                    "interface appeared; programmed its routes and sysctls");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(interface = %name, error = %e,
+                    "programming an interface that appeared failed; will retry");
+            }
+        }
+    }
+
     /// Programs one interface after a link event.
     async fn program_interface(&mut self, name: &str) -> Result<RouteReport> {
         let link = self.lookup_link(name).await;
@@ -407,12 +453,7 @@ impl Inner {
             self.pending.insert(name.to_owned());
             return Ok(report);
         }
-        let dsts: Vec<IpNet> = self
-            .desired
-            .iter()
-            .filter(|(_, i)| i.as_str() == name)
-            .map(|(d, _)| *d)
-            .collect();
+        let dsts: Vec<IpNet> = self.by_iface.get(name).cloned().unwrap_or_default();
         for dst in dsts {
             if !full && self.programmed.get(&dst).map(String::as_str) == Some(name) {
                 continue;

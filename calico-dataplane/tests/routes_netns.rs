@@ -249,6 +249,34 @@ fn routes_sysctls_pending_interfaces_and_stale_cleanup() {
         assert_eq!(ns.sysctl("net/ipv4/conf/cali2/proxy_arp"), "1");
         assert!(dp.routes().unwrap().pending_interfaces().await.is_empty());
 
+        // The interface is deleted and re-created (the kernel dropped its route and sysctls):
+        // both come back.
+        ns.ip(&["link", "del", "cali2"]);
+        eventually("cali2 to be pending again", || {
+            !ns.has_route("-4", "10.65.0.2/32", "cali2")
+        })
+        .await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !dp
+            .routes()
+            .unwrap()
+            .pending_interfaces()
+            .await
+            .contains("cali2")
+        {
+            assert!(Instant::now() < deadline, "cali2 never became pending");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        ns.veth("cali2", "peer2");
+        eventually("the route through the re-created cali2", || {
+            ns.has_route("-4", "10.65.0.2/32", "cali2")
+        })
+        .await;
+        eventually("proxy_arp on the re-created cali2", || {
+            ns.sysctl("net/ipv4/conf/cali2/proxy_arp") == "1"
+        })
+        .await;
+
         // Resync: a stale route of ours is deleted; a route with another protocol and a
         // route through a non-workload interface are left alone.
         ns.veth("eth9", "peer9");
@@ -365,5 +393,67 @@ fn a_route_moves_between_interfaces() {
         .await
         .unwrap();
         assert!(ns.routes("-4").iter().all(|r| r.0 != "10.65.0.5"));
+    });
+}
+
+/// Figures for docs/NODE.md, not an assertion: programs routes and sysctls for 500 workload
+/// interfaces and prints how long the first apply, a no-op apply and a resync take.
+/// `cargo test -p calico-dataplane --test routes_netns -- --ignored --nocapture`
+#[test]
+#[ignore = "measurement; run by hand"]
+fn measure_500_interfaces() {
+    let Some(ns) = NetNs::new() else { return };
+    let n = 500;
+    let mut batch = String::new();
+    for i in 0..n {
+        batch.push_str(&format!(
+            "link add cali{i:011} type veth peer name p{i}\nlink set cali{i:011} up\nlink set p{i} up\n"
+        ));
+    }
+    let mut child = Command::new("ip")
+        .args(["-n", &ns.0, "-batch", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), batch.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    let ns = std::sync::Arc::new(ns);
+    let inner = ns.clone();
+    ns.enter(move || async move {
+        let ns = inner;
+        let mut dp = LinuxDataplane::new(
+            Box::new(RecordingDataplane::default()),
+            Some(RouteManager::new(RouteOptions::default()).unwrap()),
+            None,
+        );
+        let mut updates = Vec::new();
+        for i in 0..n {
+            let iface = format!("cali{i:011}");
+            let ip = format!("10.66.{}.{}/32", i / 250, i % 250 + 1);
+            updates.push(DataplaneUpdate::WorkloadEndpointUpdate(wep(
+                &format!("pod{i}"),
+                &iface,
+                &ip,
+                None,
+            )));
+            updates.push(DataplaneUpdate::RouteUpdate(route(&ip, &iface)));
+        }
+        updates.push(DataplaneUpdate::InSync);
+        let t = Instant::now();
+        let report = dp.apply(updates).await.unwrap();
+        let first = t.elapsed();
+        let t = Instant::now();
+        dp.apply(vec![]).await.unwrap();
+        let noop = t.elapsed();
+        let t = Instant::now();
+        dp.resync().await.unwrap();
+        let resync = t.elapsed();
+        let routes = ns.routes("-4").len();
+        eprintln!(
+            "{n} interfaces: first apply {first:?} ({} objects), no-op apply {noop:?}, \
+             full resync {resync:?}; {routes} routes in the table",
+            report.objects_changed
+        );
     });
 }
