@@ -5,6 +5,13 @@
 //! enforce them.
 //!
 //! Backends:
+//! - [`nft::NftablesDataplane`] (`nftables`): renders the IR into one `inet` table and
+//!   programs it with atomic `nft -j -f -` transactions that touch only what changed; a
+//!   resync repairs drift. [`nft::render`] is the same rendering without root, for golden
+//!   tests and dry runs.
+//! - [`linux::LinuxDataplane`]: a policy backend plus the host plumbing Felix does —
+//!   workload routes and interface sysctls ([`routes::RouteManager`], netlink) and the
+//!   endpoint status files the CNI plugin waits on ([`status::StatusWriter`]).
 //! - [`RecordingDataplane`] (`none`): keeps the [`DesiredState`] and every batch it was
 //!   given, programs nothing. For tests, dry runs and hosts where another component
 //!   enforces policy.
@@ -22,12 +29,16 @@
 //! ```
 
 pub mod error;
+pub mod linux;
 pub mod nft;
 pub mod recording;
+pub mod routes;
 pub mod state;
+pub mod status;
 
 pub use calico_policy::DataplaneUpdate;
 pub use error::{Error, Result};
+pub use linux::LinuxDataplane;
 pub use recording::RecordingDataplane;
 pub use state::DesiredState;
 
