@@ -49,6 +49,8 @@ pub struct Values {
     pub ipset_members: u64,
     /// Routes in the desired state.
     pub routes: u64,
+    /// The highest datastore revision whose effect the dataplane has applied.
+    pub applied_revision: u64,
 }
 
 /// Thread-safe metrics.
@@ -104,6 +106,12 @@ impl Metrics {
             "counter",
             "Number of updates sent to the dataplane.",
             v.dataplane_messages,
+        );
+        metric(
+            "calico_node_datastore_applied_revision",
+            "gauge",
+            "Highest datastore revision whose changes are programmed in the dataplane.",
+            v.applied_revision,
         );
         metric(
             "felix_resyncs_started",

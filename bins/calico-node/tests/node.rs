@@ -97,7 +97,7 @@ fn node_becomes_ready_reports_metrics_and_stops_on_sigterm() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
+    let (written, marker) = rt.block_on(async {
         let store = EmbeddedDatastore::open(&db).unwrap();
         let docs = calico_model::decode_yaml(
             r#"
@@ -122,10 +122,21 @@ spec: {node: node2, orchestrator: k8s, pod: db, endpoint: eth0,
 "#,
         )
         .unwrap();
+        let mut written = 0u64;
         for r in docs {
-            store.create(r).await.unwrap();
+            let created = store.create(r).await.unwrap();
+            written = written.max(created.metadata().resource_version.parse().unwrap());
         }
+        // A write that changes nothing on this node still counts as applied.
+        let marker = calico_model::decode_yaml(
+            "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata: {name: marker}\nspec: {nets: [192.0.2.0/24]}\n",
+        )
+        .unwrap()
+        .remove(0);
+        let marker = store.create(marker).await.unwrap();
+        (written, marker.metadata().resource_version.parse::<u64>().unwrap())
     });
+    assert!(marker > written);
 
     let mut last = String::new();
     wait_for("metrics to count the endpoints and the policy", || {
@@ -137,6 +148,8 @@ spec: {node: node2, orchestrator: k8s, pod: db, endpoint: eth0,
             && metric(&last, "felix_active_local_policies") == Some(1.0)
             && metric(&last, "felix_active_local_endpoints") == Some(1.0)
             && metric(&last, "felix_resyncs_started").is_some_and(|n| n >= 1.0)
+            && metric(&last, "calico_node_datastore_applied_revision")
+                .is_some_and(|r| r >= marker as f64)
     });
     assert_eq!(metric(&last, "felix_resync_state"), Some(3.0));
     assert!(metric(&last, "felix_int_dataplane_apply_time_seconds_count").unwrap() >= 2.0);
