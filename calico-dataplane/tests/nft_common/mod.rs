@@ -388,3 +388,180 @@ pub fn representative() -> Vec<DataplaneUpdate> {
     updates.push(DataplaneUpdate::InSync);
     updates
 }
+
+/// A node namespace with Calico's workload plumbing and two pod namespaces (10.65.0.1 and
+/// 10.65.0.2, fd00:65::1 and fd00:65::2) behind `calitest0` / `calitest1`, each running TCP
+/// listeners on [`PORTS`]: what a CNI plugin would have set up. Nothing is enforced until
+/// something programs the node's nftables.
+pub struct Lab {
+    /// The node.
+    pub node: Netns,
+    /// The pods and their IPv4 addresses.
+    pub pods: Vec<(Netns, String)>,
+    /// The pods' IPv6 addresses.
+    pub v6: Vec<String>,
+}
+
+/// The ports every pod listens on (TCP).
+pub const PORTS: [u16; 2] = [8080, 9090];
+
+impl Lab {
+    /// Builds it (root).
+    pub fn new() -> Lab {
+        let node = Netns::new("node");
+        // An uplink with a default route, so that proxy ARP answers for 169.254.1.1.
+        node.exec(&[
+            "ip", "link", "add", "uplink0", "type", "veth", "peer", "name", "uplink1",
+        ]);
+        node.exec(&["ip", "link", "set", "uplink0", "up"]);
+        node.exec(&["ip", "link", "set", "uplink1", "up"]);
+        node.exec(&["ip", "addr", "add", "10.99.0.1/24", "dev", "uplink0"]);
+        node.exec(&[
+            "ip",
+            "route",
+            "add",
+            "default",
+            "via",
+            "10.99.0.2",
+            "dev",
+            "uplink0",
+        ]);
+        node.sysctl("net.ipv4.ip_forward", "1");
+        node.sysctl("net.ipv6.conf.all.forwarding", "1");
+        let mut pods = Vec::new();
+        let mut v6 = Vec::new();
+        for (i, ip) in ["10.65.0.1", "10.65.0.2"].iter().enumerate() {
+            let mut pod = Netns::new("pod");
+            let iface = format!("calitest{i}");
+            node.exec(&[
+                "ip", "link", "add", &iface, "type", "veth", "peer", "name", "eth0", "netns",
+                &pod.name,
+            ]);
+            node.sysctl(&format!("net.ipv6.conf.{iface}.accept_dad"), "0");
+            pod.sysctl("net.ipv6.conf.eth0.accept_dad", "0");
+            node.exec(&["ip", "link", "set", &iface, "up"]);
+            node.sysctl(&format!("net.ipv4.conf.{iface}.proxy_arp"), "1");
+            node.sysctl(&format!("net.ipv4.neigh.{iface}.proxy_delay"), "0");
+            node.sysctl(&format!("net.ipv4.conf.{iface}.forwarding"), "1");
+            node.exec(&[
+                "ip",
+                "route",
+                "add",
+                &format!("{ip}/32"),
+                "dev",
+                &iface,
+                "scope",
+                "link",
+            ]);
+            pod.exec(&["ip", "link", "set", "eth0", "up"]);
+            pod.exec(&["ip", "addr", "add", &format!("{ip}/32"), "dev", "eth0"]);
+            pod.exec(&[
+                "ip",
+                "route",
+                "add",
+                "169.254.1.1",
+                "dev",
+                "eth0",
+                "scope",
+                "link",
+            ]);
+            pod.exec(&[
+                "ip",
+                "route",
+                "add",
+                "default",
+                "via",
+                "169.254.1.1",
+                "dev",
+                "eth0",
+            ]);
+            // IPv6: a link-local gateway on the host side, /128 routes both ways.
+            let ip6 = format!("fd00:65::{}", i + 1);
+            node.exec(&[
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                "fe80::1/64",
+                "dev",
+                &iface,
+                "nodad",
+            ]);
+            node.exec(&[
+                "ip",
+                "-6",
+                "route",
+                "add",
+                &format!("{ip6}/128"),
+                "dev",
+                &iface,
+            ]);
+            pod.exec(&[
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                &format!("{ip6}/128"),
+                "dev",
+                "eth0",
+                "nodad",
+            ]);
+            pod.exec(&[
+                "ip", "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0",
+            ]);
+            v6.push(ip6);
+            for port in PORTS {
+                let script = format!(
+                    "import socket\ns=socket.socket(socket.AF_INET6)\ns.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_V6ONLY,0)\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('::',{port}))\ns.listen(64)\nwhile True:\n  c,_=s.accept()\n  c.close()\n"
+                );
+                pod.spawn(&["python3", "-c", &script]);
+            }
+            pods.push((pod, ip.to_string()));
+        }
+        let lab = Lab { node, pods, v6 };
+        // Listeners are up when a local connect succeeds (loopback is not policed).
+        for (pod, _) in &lab.pods {
+            for port in PORTS {
+                let mut ok = false;
+                for _ in 0..200 {
+                    if pod.try_exec(&["python3", "-c", &connect_script("127.0.0.1", port)]) {
+                        ok = true;
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                assert!(ok, "listener on {port} in {} did not start", pod.name);
+            }
+        }
+        lab
+    }
+
+    /// A TCP connection from pod `from` to pod `to`'s IPv4 address.
+    pub fn tcp(&self, from: usize, to: usize, port: u16) -> bool {
+        self.tcp_to(from, &self.pods[to].1, port)
+    }
+
+    /// A TCP connection from pod `from` to `ip`.
+    pub fn tcp_to(&self, from: usize, ip: &str, port: u16) -> bool {
+        self.pods[from]
+            .0
+            .try_exec(&["python3", "-c", &connect_script(ip, port)])
+    }
+
+    /// A ping from pod `from` to pod `to`'s IPv4 address.
+    pub fn ping(&self, from: usize, to: usize) -> bool {
+        self.ping_to(from, &self.pods[to].1)
+    }
+
+    /// A ping from pod `from` to `ip`.
+    pub fn ping_to(&self, from: usize, ip: &str) -> bool {
+        self.pods[from]
+            .0
+            .try_exec(&["ping", "-c", "1", "-W", "2", ip])
+    }
+}
+
+/// A Python one-liner that connects to `ip`:`port` within 2 s.
+pub fn connect_script(ip: &str, port: u16) -> String {
+    format!("import socket\nsocket.create_connection(('{ip}',{port}),timeout=2.0).close()\n")
+}
