@@ -1,0 +1,332 @@
+//! `calico-lab run`: a scenario on the real kernel. One network namespace for the node and
+//! one per pod, wired as Calico wires pods ([`topology`]); calico-node in the node namespace
+//! on a fresh embedded datastore holding each case's resources ([`node`]); real packets for
+//! every probe ([`probe`]); the report exactly as `simulate` prints it. Everything is removed
+//! on exit, on failure and on SIGINT/SIGTERM ([`netns::Cleanup`]).
+
+pub mod netns;
+pub mod node;
+pub mod probe;
+pub mod topology;
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use netns::Cleanup;
+use probe::{Listeners, ProbeKind, Proto};
+use topology::{PodSpec, Topology};
+
+use crate::report::{Outcome, Reporter};
+use crate::scenario::{Case, Probe, Scenario};
+
+/// The default name prefix of every namespace the lab creates (`calico-lab cleanup` removes
+/// namespaces with it).
+pub const PREFIX: &str = "clab-";
+
+/// What can go wrong in the lab.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// A system call or file operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Entering a namespace (or another kernel call) failed.
+    #[error("network namespace {ns}: {source}")]
+    Netns {
+        /// The namespace.
+        ns: String,
+        /// The error.
+        #[source]
+        source: nix::Error,
+    },
+    /// An `ip` command failed.
+    #[error("{cmd} failed: {stderr}")]
+    Command {
+        /// The command.
+        cmd: String,
+        /// Its error output.
+        stderr: String,
+    },
+    /// The datastore or calico-node.
+    #[error("{0}")]
+    Node(String),
+    /// Something the lab made could not be removed, or a helper thread died.
+    #[error("{0}")]
+    Cleanup(String),
+    /// The scenario does not fit the lab.
+    #[error("{0}")]
+    Scenario(String),
+}
+
+/// Options of `calico-lab run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// JSON lines.
+    pub json: bool,
+    /// Only this case.
+    pub case: Option<String>,
+    /// Probe timeout.
+    pub timeout: Duration,
+    /// The calico-node binary.
+    pub node_bin: PathBuf,
+    /// Program no policy at all (no datastore, no calico-node): the bare network.
+    pub no_policy: bool,
+    /// Namespace name prefix of this run.
+    pub prefix: String,
+    /// Shell command run inside the node namespace after each case is programmed, before
+    /// its probes.
+    pub node_hook: Option<String>,
+}
+
+/// The default calico-node: next to this executable.
+pub fn default_node_bin() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("calico-node")))
+        .unwrap_or_else(|| PathBuf::from("calico-node"))
+}
+
+/// A fresh prefix for one run: `clab-` and six random hex digits.
+pub fn fresh_prefix() -> String {
+    format!("{PREFIX}{:06x}", fastrand::u32(..0x100_0000))
+}
+
+/// Runs the scenario; the exit status is the report's (2 when the lab itself failed).
+pub fn run(scenario: &Scenario, opts: &RunOptions) -> ExitCode {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("calico-lab run: needs root (network namespaces, veths, raw sockets)");
+        return ExitCode::from(2);
+    }
+    let cleanup = Cleanup::default();
+    if let Err(e) = netns::handle_signals(cleanup.clone()) {
+        eprintln!("calico-lab run: {e}");
+        return ExitCode::from(2);
+    }
+    let result = run_inner(scenario, opts, &cleanup);
+    let removed = cleanup.run();
+    match (result, removed) {
+        (Ok(code), Ok(())) => code,
+        (Ok(_), Err(e)) => {
+            eprintln!("calico-lab run: {e}");
+            ExitCode::from(2)
+        }
+        (Err(e), r) => {
+            eprintln!("calico-lab run: {e}");
+            if let Err(e) = r {
+                eprintln!("calico-lab run: {e}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Why a probe is not sent, if it is not.
+fn skip_reason(p: &Probe, topo: &Topology, sctp: bool) -> Option<&'static str> {
+    if p.loopback || p.from == p.to {
+        return Some("loopback");
+    }
+    if p.family == Some(6) || p.protocol.eq_ignore_ascii_case("ICMPv6") {
+        return Some("IPv6 is not in the lab yet");
+    }
+    if topo.pod(&p.from).is_none() || topo.pod(&p.to).is_none() {
+        return Some("not between two lab pods");
+    }
+    if p.protocol.eq_ignore_ascii_case("SCTP") && !sctp {
+        return Some("this kernel has no SCTP");
+    }
+    if p.protocol.eq_ignore_ascii_case("ICMP") && !matches!(p.icmp_type.unwrap_or(8), 8 | 13) {
+        return Some("ICMP type without a reply");
+    }
+    None
+}
+
+fn kind_of(p: &Probe) -> Result<ProbeKind, String> {
+    if p.protocol.eq_ignore_ascii_case("ICMP") {
+        return Ok(ProbeKind::Icmp(
+            p.icmp_type.unwrap_or(8),
+            p.icmp_code.unwrap_or(0),
+        ));
+    }
+    let proto =
+        Proto::parse(&p.protocol).ok_or_else(|| format!("unknown protocol {:?}", p.protocol))?;
+    let port = p.port.ok_or("missing port")?;
+    Ok(ProbeKind::Port(proto, port))
+}
+
+fn run_inner(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    cleanup: &Cleanup,
+) -> Result<ExitCode, LabError> {
+    let cases: Vec<&Case> = scenario
+        .cases
+        .iter()
+        .filter(|c| opts.case.as_ref().is_none_or(|id| &c.id == id))
+        .collect();
+    let mut pods = Vec::new();
+    for (key, ns, pod, ips) in scenario.model.pod_instances() {
+        let Some(ip) = ips.iter().find_map(|s| s.parse::<Ipv4Addr>().ok()) else {
+            eprintln!("calico-lab run: pod {key} has no IPv4 address; left out of the lab");
+            continue;
+        };
+        pods.push(PodSpec {
+            namespace: ns.to_string(),
+            name: pod.to_string(),
+            ip,
+        });
+    }
+    let topo = Topology::build(&opts.prefix, &pods, cleanup)?;
+    if !opts.json {
+        println!(
+            "lab {}: node namespace {}, {} pod namespace(s) built in {:.0} ms",
+            topo.prefix,
+            topo.node_ns,
+            topo.pods.len(),
+            topo.build_time.as_secs_f64() * 1000.0
+        );
+    }
+    let sctp = topo
+        .pods
+        .first()
+        .is_some_and(|p| probe::sctp_supported(&p.netns));
+    // One listener per destination pod, protocol and port probed in any selected case.
+    let mut wanted = BTreeSet::new();
+    for case in &cases {
+        for p in &case.probes {
+            if skip_reason(p, &topo, sctp).is_some() {
+                continue;
+            }
+            if let (Ok(ProbeKind::Port(proto, port)), Some(dst)) = (kind_of(p), topo.pod(&p.to)) {
+                wanted.insert((dst.netns.clone(), proto, port));
+            }
+        }
+    }
+    let specs: Vec<_> = wanted.into_iter().collect();
+    let _listeners = Listeners::start(&specs)?;
+    let mut node = if opts.no_policy {
+        None
+    } else {
+        Some(node::Node::new(&topo.node_ns, cleanup)?)
+    };
+    let mut out = Reporter::new(opts.json, false);
+    for case in cases {
+        let start = Instant::now();
+        out.case_started();
+        if let Some(node) = node.as_mut() {
+            match crate::simulate::case_resources(&scenario.model, case) {
+                Ok((resources, _)) => node.program(resources, &opts.node_bin)?,
+                Err(e) => {
+                    out.error(case, &e);
+                    continue;
+                }
+            }
+        }
+        if let Some(hook) = &opts.node_hook {
+            let status = Command::new("ip")
+                .args(["netns", "exec", &topo.node_ns, "sh", "-c", hook])
+                .status()
+                .map_err(|e| LabError::Io {
+                    what: "run the node hook".into(),
+                    source: e,
+                })?;
+            if !status.success() {
+                return Err(LabError::Scenario(format!(
+                    "node hook {hook:?} failed: {status}"
+                )));
+            }
+        }
+        let programmed = start.elapsed();
+        let probes_start = Instant::now();
+        let mut todo: Vec<(&Probe, ProbeKind)> = Vec::new();
+        for p in &case.probes {
+            if let Some(why) = skip_reason(p, &topo, sctp) {
+                out.skipped(case, p, why);
+                continue;
+            }
+            match kind_of(p) {
+                Ok(kind) => todo.push((p, kind)),
+                Err(why) => out.error(
+                    case,
+                    &format!("case {}: probe {} -> {}: {why}", case.id, p.from, p.to),
+                ),
+            }
+        }
+        let results: Vec<Result<bool, LabError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = todo
+                .iter()
+                .map(|(p, kind)| {
+                    let src = topo.pod(&p.from).map(|x| x.netns.clone());
+                    let dst = topo.pod(&p.to).map(|x| x.ip);
+                    let kind = *kind;
+                    let timeout = opts.timeout;
+                    s.spawn(move || match (src, dst) {
+                        (Some(src), Some(dst)) => probe::send(&src, dst, kind, timeout),
+                        _ => Err(LabError::Scenario("probe endpoint vanished".into())),
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(LabError::Cleanup("a probe thread panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        for ((p, _), r) in todo.iter().zip(results) {
+            match r {
+                Ok(allowed) => out.probe(
+                    case,
+                    &Outcome {
+                        probe: p,
+                        allowed,
+                        trace: None,
+                    },
+                ),
+                Err(e) => out.error(case, &e),
+            }
+        }
+        if !opts.json {
+            eprintln!(
+                "case {}: programmed in {:.0} ms, {} probe(s) in {:.0} ms",
+                case.id,
+                programmed.as_secs_f64() * 1000.0,
+                todo.len(),
+                probes_start.elapsed().as_secs_f64() * 1000.0
+            );
+        }
+        out.case_time(case, start.elapsed());
+    }
+    if let Some(node) = node.take() {
+        node.stop();
+    }
+    Ok(out.finish())
+}
+
+/// `calico-lab cleanup`: removes every namespace whose name starts with `prefix`.
+pub fn cleanup(prefix: &str) -> ExitCode {
+    let names = netns::list_with_prefix(prefix);
+    if names.is_empty() {
+        println!("nothing to remove");
+        return ExitCode::SUCCESS;
+    }
+    match netns::delete(&names) {
+        Ok(()) => {
+            println!("removed {} namespace(s): {}", names.len(), names.join(", "));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("calico-lab cleanup: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! The lab's network: one node namespace and one namespace per pod, wired as the Calico CNI
+//! plugin wires a pod: a veth pair with the host end `cali<sha1(ns.pod)[..11]>` (MAC
+//! `ee:ee:ee:ee:ee:ee`) in the node namespace and `eth0` in the pod, the pod IP as a /32 on
+//! `eth0`, a default route via the link-local gateway 169.254.1.1 (answered by proxy ARP on
+//! the host end), and a /32 route to the pod on the host end. The node namespace forwards
+//! IPv4 and has an uplink veth with the default route, so proxy ARP has a route to answer
+//! for (a real node's default route plays that role).
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use calico_model::k8s::interface_name;
+
+use super::LabError;
+use super::netns::{Cleanup, enter, ip_batch};
+
+/// The uplink of the node namespace (not `cali*`, so policy dispatch ignores it).
+pub const UPLINK: &str = "lab-uplink";
+
+/// A pod of the lab.
+#[derive(Clone, Debug)]
+pub struct PodNet {
+    /// `<namespace>/<pod>`.
+    pub key: String,
+    /// Its network namespace.
+    pub netns: String,
+    /// Its IPv4 address.
+    pub ip: Ipv4Addr,
+    /// The host end of its veth, in the node namespace.
+    pub host_if: String,
+}
+
+/// A pod to create: `<namespace>/<pod>` and its address.
+#[derive(Clone, Debug)]
+pub struct PodSpec {
+    /// Kubernetes namespace.
+    pub namespace: String,
+    /// Pod name.
+    pub name: String,
+    /// IPv4 address.
+    pub ip: Ipv4Addr,
+}
+
+/// The namespaces and links of one lab run; dropping it removes them.
+pub struct Topology {
+    /// The name prefix of every namespace of this run.
+    pub prefix: String,
+    /// The node namespace.
+    pub node_ns: String,
+    /// The pods, in the order given.
+    pub pods: Vec<PodNet>,
+    /// How long building took.
+    pub build_time: Duration,
+    cleanup: Cleanup,
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '.'
+            }
+        })
+        .collect()
+}
+
+impl Topology {
+    /// Creates the namespaces and links; on any error what was created is removed again.
+    /// Every namespace is registered with `cleanup` before it is created.
+    pub fn build(prefix: &str, pods: &[PodSpec], cleanup: &Cleanup) -> Result<Self, LabError> {
+        let start = Instant::now();
+        let node_ns = format!("{prefix}-node");
+        let nets: Vec<PodNet> = pods
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut netns = format!(
+                    "{prefix}-{i}-{}.{}",
+                    sanitize(&p.namespace),
+                    sanitize(&p.name)
+                );
+                netns.truncate(200);
+                PodNet {
+                    key: format!("{}/{}", p.namespace, p.name),
+                    netns,
+                    ip: p.ip,
+                    host_if: interface_name("", &p.namespace, &p.name),
+                }
+            })
+            .collect();
+        let topo = Topology {
+            prefix: prefix.to_string(),
+            node_ns: node_ns.clone(),
+            pods: nets,
+            build_time: Duration::ZERO,
+            cleanup: cleanup.clone(),
+        };
+        // From here on, Drop removes whatever exists.
+        let mut topo = topo;
+        topo.create()?;
+        topo.build_time = start.elapsed();
+        Ok(topo)
+    }
+
+    fn create(&self) -> Result<(), LabError> {
+        self.cleanup.namespace(&self.node_ns);
+        for p in &self.pods {
+            self.cleanup.namespace(&p.netns);
+        }
+        // Namespaces and veth pairs, each end created directly in its namespace.
+        let mut root = vec![format!("netns add {}", self.node_ns)];
+        for p in &self.pods {
+            root.push(format!("netns add {}", p.netns));
+        }
+        for p in &self.pods {
+            root.push(format!(
+                "link add {} netns {} address ee:ee:ee:ee:ee:ee type veth peer name eth0 netns {}",
+                p.host_if, self.node_ns, p.netns
+            ));
+        }
+        ip_batch(None, &root, false)?;
+        // The pods' side, in parallel (one `ip` per pod namespace).
+        let results: Vec<Result<(), LabError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .pods
+                .iter()
+                .map(|p| {
+                    s.spawn(move || {
+                        let lines = vec![
+                            "link set lo up".to_string(),
+                            format!("addr add {}/32 dev eth0", p.ip),
+                            "link set eth0 up".to_string(),
+                            "route add 169.254.1.1/32 dev eth0 scope link".to_string(),
+                            "route add default via 169.254.1.1 dev eth0 onlink".to_string(),
+                        ];
+                        ip_batch(Some(&p.netns), &lines, false)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(LabError::Cleanup("a set-up thread panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        for r in results {
+            r?;
+        }
+        // The node's side: links up, sysctls as the CNI plugin and Felix set them, routes.
+        let mut node = vec![
+            "link set lo up".to_string(),
+            format!("link add {UPLINK} type veth peer name {UPLINK}-p"),
+            format!("link set {UPLINK}-p up"),
+            format!("link set {UPLINK} up"),
+            format!("route add default dev {UPLINK}"),
+        ];
+        for p in &self.pods {
+            node.push(format!("link set {} up", p.host_if));
+        }
+        ip_batch(Some(&self.node_ns), &node, false)?;
+        self.node_sysctls()?;
+        let routes: Vec<String> = self
+            .pods
+            .iter()
+            .map(|p| format!("route replace {}/32 dev {} scope link", p.ip, p.host_if))
+            .collect();
+        ip_batch(Some(&self.node_ns), &routes, false)
+    }
+
+    fn node_sysctls(&self) -> Result<(), LabError> {
+        let ns = self.node_ns.clone();
+        let ifaces: Vec<String> = self.pods.iter().map(|p| p.host_if.clone()).collect();
+        let work = move || -> Result<(), LabError> {
+            enter(&ns)?;
+            let write = |path: String, value: &str| {
+                std::fs::write(&path, value).map_err(|e| LabError::Io {
+                    what: format!("set {path} in {ns}"),
+                    source: e,
+                })
+            };
+            write("/proc/sys/net/ipv4/ip_forward".into(), "1")?;
+            for i in &ifaces {
+                write(format!("/proc/sys/net/ipv4/conf/{i}/proxy_arp"), "1")?;
+                write(format!("/proc/sys/net/ipv4/neigh/{i}/proxy_delay"), "0")?;
+                write(format!("/proc/sys/net/ipv4/conf/{i}/route_localnet"), "1")?;
+                write(format!("/proc/sys/net/ipv4/conf/{i}/forwarding"), "1")?;
+            }
+            Ok(())
+        };
+        std::thread::spawn(work)
+            .join()
+            .unwrap_or_else(|_| Err(LabError::Cleanup("the sysctl thread panicked".into())))
+    }
+
+    /// The pod named `<namespace>/<pod>`.
+    pub fn pod(&self, key: &str) -> Option<&PodNet> {
+        self.pods.iter().find(|p| p.key == key)
+    }
+
+    /// Removes every namespace (and so every link) of this run.
+    pub fn teardown(&mut self) -> Result<(), LabError> {
+        let mut names = vec![self.node_ns.clone()];
+        names.extend(self.pods.iter().map(|p| p.netns.clone()));
+        super::netns::delete(&names)
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        if let Err(e) = self.teardown() {
+            eprintln!("calico-lab: removing the lab: {e}");
+        }
+    }
+}
