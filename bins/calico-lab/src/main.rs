@@ -40,6 +40,9 @@ enum Command {
         /// Include the trace: per direction, the tier, policy and rule (or default) that decided.
         #[arg(long)]
         explain: bool,
+        /// After each case, print its reachability matrix (text output only).
+        #[arg(long)]
+        matrix: bool,
         /// Only this case.
         #[arg(long = "case", value_name = "ID")]
         case: Option<String>,
@@ -55,12 +58,19 @@ enum Command {
         /// Only this case.
         #[arg(long = "case", value_name = "ID")]
         case: Option<String>,
+        /// After each case, print its reachability matrix (text output only).
+        #[arg(long)]
+        matrix: bool,
         /// Probe timeout in milliseconds (a denied probe takes this long).
         #[arg(long, default_value_t = 1000)]
         timeout_ms: u64,
         /// The calico-node binary (default: `calico-node` next to this executable).
         #[arg(long, value_name = "PATH")]
         node_bin: Option<std::path::PathBuf>,
+        /// calico-node's dataplane (`CALICO_DATAPLANE`): `nftables` enforces, `none` only
+        /// records (then every probe is allowed).
+        #[arg(long, default_value = "nftables")]
+        dataplane: String,
         /// Program no policy: no datastore, no calico-node; probes the bare network.
         #[arg(long)]
         no_policy: bool,
@@ -86,14 +96,17 @@ fn main() -> ExitCode {
             scenario,
             json,
             explain,
+            matrix,
             case,
-        } => simulate_cmd(&scenario, json, explain, case.as_deref()),
+        } => simulate_cmd(&scenario, json, explain, matrix, case.as_deref()),
         Command::Run {
             scenario,
             json,
+            matrix,
             case,
             timeout_ms,
             node_bin,
+            dataplane,
             no_policy,
             prefix,
             node_hook,
@@ -107,6 +120,8 @@ fn main() -> ExitCode {
                 case,
                 timeout: std::time::Duration::from_millis(timeout_ms),
                 node_bin: node_bin.unwrap_or_else(run::default_node_bin),
+                dataplane,
+                matrix,
                 no_policy,
                 prefix: prefix.unwrap_or_else(run::fresh_prefix),
                 node_hook,
@@ -140,13 +155,14 @@ fn simulate_cmd(
     path: &std::path::Path,
     json_out: bool,
     explain: bool,
+    matrix: bool,
     only: Option<&str>,
 ) -> ExitCode {
     let scenario = match load(path, only) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let mut out = report::Reporter::new(json_out, explain);
+    let mut out = report::Reporter::new(json_out, explain).with_matrix(matrix);
     simulate::run(&scenario, only, &mut out);
     out.finish()
 }

@@ -40,10 +40,20 @@ pub struct Outcome<'a> {
     pub trace: Option<(Value, Vec<String>)>,
 }
 
+/// One answered probe, kept for the matrix.
+struct MatrixCell {
+    from: String,
+    to: String,
+    service: String,
+    allowed: bool,
+    expected: bool,
+}
+
 /// Prints results as they come and keeps the [`Summary`].
 pub struct Reporter {
     json: bool,
     explain: bool,
+    matrix: Option<Vec<MatrixCell>>,
     last_case: String,
     /// The totals so far.
     pub summary: Summary,
@@ -59,14 +69,78 @@ impl Reporter {
         Reporter {
             json,
             explain,
+            matrix: None,
             last_case: String::new(),
             summary: Summary::default(),
         }
     }
 
+    /// Also prints a reachability matrix after each case (text mode only).
+    pub fn with_matrix(mut self, on: bool) -> Self {
+        if on && !self.json {
+            self.matrix = Some(Vec::new());
+        }
+        self
+    }
+
     /// Counts a case as started.
     pub fn case_started(&mut self) {
         self.summary.cases += 1;
+    }
+
+    /// Ends a case: prints its matrix when asked for.
+    pub fn case_done(&mut self, case: &Case) {
+        let Some(cells) = self.matrix.as_mut() else {
+            return;
+        };
+        let cells = std::mem::take(cells);
+        if cells.is_empty() {
+            return;
+        }
+        let mut froms: Vec<&str> = Vec::new();
+        let mut columns: Vec<(&str, &str)> = Vec::new();
+        for c in &cells {
+            if !froms.contains(&c.from.as_str()) {
+                froms.push(&c.from);
+            }
+            let col = (c.to.as_str(), c.service.as_str());
+            if !columns.contains(&col) {
+                columns.push(col);
+            }
+        }
+        println!("# {} - {}", case.id, case.name);
+        let legend: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, (to, svc))| format!("{:>2} {:<24}", i + 1, format!("{to} {svc}")))
+            .collect();
+        println!("  to:");
+        for chunk in legend.chunks(3) {
+            println!("   {}", chunk.join(" ").trim_end());
+        }
+        let width = froms.iter().map(|s| s.len()).max().unwrap_or(0);
+        let mut head = format!("  {:width$} ", "from");
+        for i in 1..=columns.len() {
+            head.push_str(&format!("{i:>4}"));
+        }
+        println!("{head}");
+        for f in &froms {
+            let mut line = format!("  {f:width$} ");
+            for (to, svc) in &columns {
+                let mark = cells
+                    .iter()
+                    .find(|c| c.from == *f && c.to == *to && c.service == *svc)
+                    .map_or("", |c| match (c.allowed, c.allowed == c.expected) {
+                        (true, true) => "ok",
+                        (false, true) => "--",
+                        (true, false) => "!ok",
+                        (false, false) => "!--",
+                    });
+                line.push_str(&format!("{mark:>4}"));
+            }
+            println!("{}", line.trim_end());
+        }
+        println!("  ok: connected, --: blocked, !: not what the scenario expects, blank: no probe");
     }
 
     /// Records the wall time of a case.
@@ -120,6 +194,18 @@ impl Reporter {
             s.mismatched_loopback += 1;
         } else {
             s.mismatched += 1;
+        }
+        if let Some(cells) = self.matrix.as_mut() {
+            cells.push(MatrixCell {
+                from: p.from.clone(),
+                to: p.to.clone(),
+                service: match p.port {
+                    Some(port) => format!("{port}/{}", p.protocol),
+                    None => p.protocol.clone(),
+                },
+                allowed: o.allowed,
+                expected: p.allowed,
+            });
         }
         if self.json {
             let mut line = probe_json(case, p);

@@ -337,5 +337,6 @@ pub fn run(scenario: &Scenario, only: Option<&str>, out: &mut Reporter) {
                 Err(e) => out.error(case, &e),
             }
         }
+        out.case_done(case);
     }
 }

@@ -295,3 +295,19 @@ fn cleanup_removes_leftovers_with_the_prefix_only() {
     assert!(namespaces_with(&p).is_empty());
     assert_eq!(namespaces_with(&other).len(), 1);
 }
+
+#[test]
+fn a_missing_calico_node_is_a_clear_error_and_creates_nothing() {
+    if skip("a_missing_calico_node_is_a_clear_error_and_creates_nothing") {
+        return;
+    }
+    let p = prefix("nonode");
+    let _g = Guard(p.clone());
+    let out = run(
+        &["--prefix", &p, "--node-bin", "/nonexistent/calico-node"],
+        &quickstart(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("calico-node not found"));
+    assert!(namespaces_with(&p).is_empty());
+}

@@ -77,6 +77,10 @@ pub struct RunOptions {
     pub timeout: Duration,
     /// The calico-node binary.
     pub node_bin: PathBuf,
+    /// calico-node's dataplane (`CALICO_DATAPLANE`): `nftables` or `none`.
+    pub dataplane: String,
+    /// Print a reachability matrix per case.
+    pub matrix: bool,
     /// Program no policy at all (no datastore, no calico-node): the bare network.
     pub no_policy: bool,
     /// Namespace name prefix of this run.
@@ -183,6 +187,13 @@ fn run_inner(
             ip,
         });
     }
+    if !opts.no_policy && !opts.node_bin.is_file() {
+        return Err(LabError::Node(format!(
+            "calico-node not found at {} (build it with `cargo build -p calico-node`, pass \
+             --node-bin PATH, or use --no-policy to probe the bare network)",
+            opts.node_bin.display()
+        )));
+    }
     let topo = Topology::build(&opts.prefix, &pods, cleanup)?;
     if !opts.json {
         println!(
@@ -214,15 +225,20 @@ fn run_inner(
     let mut node = if opts.no_policy {
         None
     } else {
-        Some(node::Node::new(&topo.node_ns, cleanup)?)
+        Some(node::Node::new(
+            &topo.node_ns,
+            &opts.node_bin,
+            &opts.dataplane,
+            cleanup,
+        )?)
     };
-    let mut out = Reporter::new(opts.json, false);
+    let mut out = Reporter::new(opts.json, false).with_matrix(opts.matrix);
     for case in cases {
         let start = Instant::now();
         out.case_started();
         if let Some(node) = node.as_mut() {
             match crate::simulate::case_resources(&scenario.model, case) {
-                Ok((resources, _)) => node.program(resources, &opts.node_bin)?,
+                Ok((resources, _)) => node.program(resources)?,
                 Err(e) => {
                     out.error(case, &e);
                     continue;
@@ -305,6 +321,7 @@ fn run_inner(
             );
         }
         out.case_time(case, start.elapsed());
+        out.case_done(case);
     }
     if let Some(node) = node.take() {
         node.stop();

@@ -25,6 +25,17 @@ pub const METRICS_PORT: u16 = 9091;
 pub const APPLIED_REVISION_METRIC: &str = "calico_node_datastore_applied_revision";
 /// The name of the marker resource written last for every case.
 pub const MARKER: &str = "calico-lab-marker";
+/// Felix's counter of datastore updates processed by the calculation graph.
+pub const UPDATES_METRIC: &str = "felix_calc_graph_updates_processed";
+/// Counters that must hold still (the apply after the last update is done).
+const SETTLE_METRICS: [&str; 4] = [
+    UPDATES_METRIC,
+    "felix_int_dataplane_apply_time_seconds_count",
+    "felix_int_dataplane_messages",
+    "felix_int_dataplane_failures",
+];
+/// How long those counters must hold still.
+const SETTLE: Duration = Duration::from_millis(30);
 /// How long to wait for calico-node to become ready, or to program a case.
 const WAIT_LIMIT: Duration = Duration::from_secs(30);
 
@@ -39,6 +50,8 @@ pub struct Node {
     started: bool,
     marker_seq: u64,
     warned_no_metric: bool,
+    node_bin: PathBuf,
+    dataplane: String,
     /// Kept so the directory lives as long as the node.
     _dir: tempfile::TempDir,
 }
@@ -50,7 +63,12 @@ fn ds(what: &str, e: calico_datastore::Error) -> LabError {
 impl Node {
     /// Opens a fresh datastore in a temporary directory (the node is started by the first
     /// [`Node::program`], once the first case's resources are in).
-    pub fn new(node_ns: &str, cleanup: &Cleanup) -> Result<Node, LabError> {
+    pub fn new(
+        node_ns: &str,
+        node_bin: &Path,
+        dataplane: &str,
+        cleanup: &Cleanup,
+    ) -> Result<Node, LabError> {
         let dir = tempfile::Builder::new()
             .prefix("calico-lab-")
             .tempdir()
@@ -77,6 +95,8 @@ impl Node {
             started: false,
             marker_seq: 0,
             warned_no_metric: false,
+            node_bin: node_bin.to_path_buf(),
+            dataplane: dataplane.to_string(),
             _dir: dir,
         })
     }
@@ -84,17 +104,19 @@ impl Node {
     /// Writes `resources` (replacing what the previous case wrote: changed ones updated,
     /// missing ones deleted), starts calico-node if needed and waits until it has applied
     /// them.
-    pub fn program(&mut self, resources: Vec<Resource>, node_bin: &Path) -> Result<(), LabError> {
-        let revision = self.write(resources)?;
+    pub fn program(&mut self, resources: Vec<Resource>) -> Result<(), LabError> {
+        let before = if self.started { self.scrape() } else { None };
+        let (revision, writes) = self.write(resources)?;
         if !self.started {
-            self.start(node_bin)?;
+            self.start()?;
             self.started = true;
             self.wait_ready()?;
         }
-        self.wait_applied(revision)
+        self.wait_applied(revision, writes, before.as_ref())
     }
 
-    fn write(&mut self, resources: Vec<Resource>) -> Result<u64, LabError> {
+    /// Writes the case; returns the marker's revision and the number of writes.
+    fn write(&mut self, resources: Vec<Resource>) -> Result<(u64, usize), LabError> {
         let mut next: BTreeMap<ResourceKey, (serde_json::Value, Resource)> = BTreeMap::new();
         for r in resources {
             let v = serde_json::to_value(&r)
@@ -105,7 +127,8 @@ impl Node {
         let written = &mut self.written;
         self.marker_seq += 1;
         let seq = self.marker_seq;
-        self.rt.block_on(async {
+        let mut writes = 1; // the marker
+        let revision = self.rt.block_on(async {
             // Deletions first (tiers last), then writes (tiers first).
             let mut gone: Vec<ResourceKey> = written
                 .keys()
@@ -118,6 +141,7 @@ impl Node {
                     Ok(_) | Err(calico_datastore::Error::NotFound { .. }) => {}
                     Err(e) => return Err(ds(&format!("delete {key}"), e)),
                 }
+                writes += 1;
                 written.remove(&key);
             }
             let mut todo: Vec<(&ResourceKey, &(serde_json::Value, Resource))> = next
@@ -130,6 +154,7 @@ impl Node {
                     .apply(r.clone())
                     .await
                     .map_err(|e| ds(&format!("write {key}"), e))?;
+                writes += 1;
                 written.insert(key.clone(), v.clone());
             }
             // The marker goes last: once calico-node has applied its revision, it has applied
@@ -144,10 +169,12 @@ impl Node {
             let rv = &stored.metadata().resource_version;
             rv.parse::<u64>()
                 .map_err(|_| LabError::Node(format!("marker revision {rv:?} is not a number")))
-        })
+        })?;
+        Ok((revision, writes))
     }
 
-    fn start(&mut self, node_bin: &Path) -> Result<(), LabError> {
+    fn start(&mut self) -> Result<(), LabError> {
+        let node_bin = self.node_bin.clone();
         if !node_bin.is_file() {
             return Err(LabError::Node(format!(
                 "calico-node not found at {} (build it with `cargo build -p calico-node`, pass \
@@ -165,11 +192,12 @@ impl Node {
         })?;
         let child = Command::new("ip")
             .args(["netns", "exec", &self.node_ns])
-            .arg(node_bin)
+            .arg(&node_bin)
             .env("NODENAME", crate::simulate::NODE)
             .env("DATASTORE_TYPE", "embedded")
             .env("CALICO_DATASTORE_PATH", self.store_path())
             .env("CALICO_NETWORKING_BACKEND", "none")
+            .env("CALICO_DATAPLANE", &self.dataplane)
             .env("FELIX_HEALTHENABLED", "true")
             .env("FELIX_HEALTHHOST", "127.0.0.1")
             .env("FELIX_HEALTHPORT", HEALTH_PORT.to_string())
@@ -224,38 +252,68 @@ impl Node {
         }
     }
 
-    fn applied_revision(&self) -> Option<u64> {
+    /// The unlabelled samples of calico-node's `/metrics` (metrics port, else health port).
+    fn scrape(&self) -> Option<BTreeMap<String, f64>> {
         for port in [METRICS_PORT, HEALTH_PORT] {
-            if let Some((200, body)) = self.get(port, "/metrics")
-                && let Some(v) = body.lines().find_map(|l| {
-                    let rest = l.strip_prefix(APPLIED_REVISION_METRIC)?;
-                    rest.split_whitespace().last()?.parse::<f64>().ok()
-                })
-            {
-                return Some(v as u64);
+            if let Some((200, body)) = self.get(port, "/metrics") {
+                return Some(parse_metrics(&body));
             }
         }
         None
     }
 
-    fn wait_applied(&mut self, revision: u64) -> Result<(), LabError> {
+    /// Waits until calico-node has applied everything written so far: the applied-revision
+    /// gauge reached `revision`; or, for a calico-node without that gauge, its processed
+    /// update counter grew by `writes` since `before` and its dataplane counters then held
+    /// still for two scrapes; or, without metrics at all, the node's ruleset settled.
+    fn wait_applied(
+        &mut self,
+        revision: u64,
+        writes: usize,
+        before: Option<&BTreeMap<String, f64>>,
+    ) -> Result<(), LabError> {
         let deadline = Instant::now() + WAIT_LIMIT;
+        let base = before
+            .and_then(|m| m.get(UPDATES_METRIC))
+            .copied()
+            .unwrap_or(0.0);
+        let mut settled: Option<(Vec<f64>, Instant)> = None;
         let mut last_ruleset: Option<(String, Instant)> = None;
         loop {
-            match self.applied_revision() {
-                Some(applied) if applied >= revision => return Ok(()),
-                Some(_) => {}
-                None => {
-                    // Fallback for a calico-node without the gauge: the node's ruleset stays
-                    // unchanged for a while.
+            let now = Instant::now();
+            match self.scrape() {
+                Some(m) if m.contains_key(APPLIED_REVISION_METRIC) => {
+                    if m.get(APPLIED_REVISION_METRIC)
+                        .is_some_and(|v| *v >= revision as f64)
+                    {
+                        return Ok(());
+                    }
+                }
+                Some(m) if m.contains_key(UPDATES_METRIC) => {
+                    let seen = m.get(UPDATES_METRIC).copied().unwrap_or(0.0);
+                    if seen >= base + writes as f64 {
+                        let counters: Vec<f64> = SETTLE_METRICS
+                            .iter()
+                            .map(|k| m.get(*k).copied().unwrap_or(-1.0))
+                            .collect();
+                        match &settled {
+                            Some((prev, since)) if *prev == counters => {
+                                if now.duration_since(*since) >= SETTLE {
+                                    return Ok(());
+                                }
+                            }
+                            _ => settled = Some((counters, now)),
+                        }
+                    }
+                }
+                _ => {
                     if !self.warned_no_metric {
                         eprintln!(
-                            "calico-lab: calico-node does not export {APPLIED_REVISION_METRIC}; \
-                             waiting for the node's nftables ruleset to settle instead"
+                            "calico-lab: calico-node serves no metrics; waiting for the node's \
+                             nftables ruleset to settle instead"
                         );
                         self.warned_no_metric = true;
                     }
-                    let now = Instant::now();
                     let rules = nft_ruleset(&self.node_ns);
                     match &last_ruleset {
                         Some((prev, since)) if *prev == rules => {
@@ -273,7 +331,7 @@ impl Node {
                     self.log_tail()
                 )));
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
@@ -288,6 +346,19 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The samples without labels of a Prometheus text page: name → value.
+pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let name = it.next()?;
+            let value = it.next()?.parse().ok()?;
+            (!name.contains('{')).then(|| (name.to_string(), value))
+        })
+        .collect()
 }
 
 /// The node namespace's nftables ruleset as text (empty if `nft` fails).
