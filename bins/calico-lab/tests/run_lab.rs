@@ -20,7 +20,7 @@ fn netpol() -> PathBuf {
 }
 
 fn quickstart() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart.json")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/quickstart.json")
 }
 
 /// True (after a loud message) when this test cannot run here.
@@ -310,4 +310,18 @@ fn a_missing_calico_node_is_a_clear_error_and_creates_nothing() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("calico-node not found"));
     assert!(namespaces_with(&p).is_empty());
+}
+
+#[test]
+fn the_quickstart_passes_simulate() {
+    // No root needed: the quickstart's expectations are the reference evaluator's answers.
+    let out = Command::new(lab())
+        .args(["simulate", "--matrix"])
+        .arg(quickstart())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("0 mismatched"), "{stdout}");
+    assert!(stdout.contains("monitoring/prober"), "{stdout}");
 }
