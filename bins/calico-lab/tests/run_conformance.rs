@@ -1,0 +1,93 @@
+//! The conformance test that ties the evaluator to the kernel: `calico-lab run` (calico-node
+//! programming nftables in a node namespace, real packets) and `calico-lab simulate` (the
+//! reference evaluator) must give the same answer for every probe `run` sends, and every
+//! non-loopback probe must match its expectation. Needs root, `ip`, `nft` and a built
+//! `calico-node` next to `calico-lab` (or `CALICO_NODE_BIN`); elsewhere it skips loudly.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a test failure
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn lab() -> &'static str {
+    env!("CARGO_BIN_EXE_calico-lab")
+}
+
+fn node_bin() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("CALICO_NODE_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    let p = Path::new(lab()).parent()?.join("calico-node");
+    p.is_file().then_some(p)
+}
+
+type Key = (String, String, String, String, String);
+
+fn key(l: &Value) -> Key {
+    let s = |k: &str| l[k].to_string();
+    (s("case"), s("from"), s("to"), s("port"), s("protocol"))
+}
+
+fn answers(args: &[&str], file: &Path) -> (BTreeMap<Key, bool>, Value, std::process::Output) {
+    let out = Command::new(lab()).args(args).arg(file).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut map = BTreeMap::new();
+    let mut summary = Value::Null;
+    for l in stdout.lines() {
+        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        if let Some(a) = v.get("allowed").and_then(Value::as_bool) {
+            map.insert(key(&v), a);
+        } else if v.get("summary").is_some() {
+            summary = v["summary"].clone();
+        }
+    }
+    (map, summary, out)
+}
+
+#[test]
+fn run_and_simulate_agree_on_every_probe() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIP (not root): run_and_simulate_agree_on_every_probe needs namespaces");
+        return;
+    }
+    let Some(node) = node_bin() else {
+        eprintln!(
+            "SKIP (no calico-node next to calico-lab; build it or set CALICO_NODE_BIN): \
+             run_and_simulate_agree_on_every_probe"
+        );
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for file in [
+        root.join("examples/lab/quickstart.json"),
+        root.join("scenarios/netpol.json"),
+    ] {
+        let (sim, _, _) = answers(&["simulate", "--json"], &file);
+        let node = node.to_string_lossy().into_owned();
+        let (real, summary, out) = answers(&["run", "--json", "--node-bin", &node], &file);
+        assert!(
+            !real.is_empty(),
+            "{}: no probe answered; stderr:\n{}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let disagree: Vec<String> = real
+            .iter()
+            .filter(|(k, a)| sim.get(*k) != Some(*a))
+            .map(|(k, a)| format!("{k:?}: run {a}, simulate {:?}", sim.get(k)))
+            .collect();
+        assert!(
+            disagree.is_empty(),
+            "{}: {} probe(s) disagree:\n{}\nsummary {summary}",
+            file.display(),
+            disagree.len(),
+            disagree.join("\n")
+        );
+        assert_eq!(summary["mismatched"], 0, "{}: {summary}", file.display());
+        assert_eq!(summary["errors"], 0, "{}: {summary}", file.display());
+        assert!(out.status.success(), "{}: {summary}", file.display());
+    }
+}
