@@ -325,3 +325,25 @@ fn the_quickstart_passes_simulate() {
     assert!(stdout.contains("0 mismatched"), "{stdout}");
     assert!(stdout.contains("monitoring/prober"), "{stdout}");
 }
+
+#[test]
+fn dual_stack_pods_answer_ipv6_probes() {
+    if skip("dual_stack_pods_answer_ipv6_probes") {
+        return;
+    }
+    let p = prefix("ipv6");
+    let _g = Guard(p.clone());
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/ipversion.json");
+    let out = run(&["--no-policy", "--json", "--prefix", &p], &file);
+    let (probes, _, summary) = parse(&out);
+    assert_eq!(summary["summary"]["errors"], 0, "{summary}");
+    for l in &probes {
+        assert_eq!(l["allowed"], true, "{l}");
+    }
+    let v6 =
+        |l: &&Value| l["protocol"] == "ICMPv6" || l["to"].as_str().is_some_and(|t| t.contains(':'));
+    let icmp6 = probes.iter().filter(|l| l["protocol"] == "ICMPv6").count();
+    assert!(icmp6 >= 5, "{icmp6} ICMPv6 probes; {summary}");
+    assert!(probes.iter().filter(v6).count() >= icmp6);
+    assert!(namespaces_with(&p).is_empty());
+}

@@ -10,7 +10,7 @@ pub mod probe;
 pub mod topology;
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -137,11 +137,11 @@ fn skip_reason(p: &Probe, topo: &Topology, sctp: bool) -> Option<&'static str> {
     if p.loopback || p.from == p.to {
         return Some("loopback");
     }
-    if p.family == Some(6) || p.protocol.eq_ignore_ascii_case("ICMPv6") {
-        return Some("IPv6 is not in the lab yet");
-    }
-    if topo.pod(&p.from).is_none() || topo.pod(&p.to).is_none() {
+    let (Some(from), Some(to)) = (topo.pod(&p.from), topo.pod(&p.to)) else {
         return Some("not between two lab pods");
+    };
+    if wants_v6(p) && (from.ip6.is_none() || to.ip6.is_none()) {
+        return Some("no IPv6 address on both pods");
     }
     if p.protocol.eq_ignore_ascii_case("SCTP") && !sctp {
         return Some("this kernel has no SCTP");
@@ -149,10 +149,24 @@ fn skip_reason(p: &Probe, topo: &Topology, sctp: bool) -> Option<&'static str> {
     if p.protocol.eq_ignore_ascii_case("ICMP") && !matches!(p.icmp_type.unwrap_or(8), 8 | 13) {
         return Some("ICMP type without a reply");
     }
+    if p.protocol.eq_ignore_ascii_case("ICMPv6") && p.icmp_type.unwrap_or(128) != 128 {
+        return Some("ICMPv6 type without a reply");
+    }
     None
 }
 
+/// Whether a probe is over IPv6 (`family: 6`, or an ICMPv6 probe).
+fn wants_v6(p: &Probe) -> bool {
+    match p.family {
+        Some(f) => f == 6,
+        None => p.protocol.eq_ignore_ascii_case("ICMPv6"),
+    }
+}
+
 fn kind_of(p: &Probe) -> Result<ProbeKind, String> {
+    if p.protocol.eq_ignore_ascii_case("ICMPv6") {
+        return Ok(ProbeKind::Icmp6(p.icmp_code.unwrap_or(0)));
+    }
     if p.protocol.eq_ignore_ascii_case("ICMP") {
         return Ok(ProbeKind::Icmp(
             p.icmp_type.unwrap_or(8),
@@ -185,6 +199,7 @@ fn run_inner(
             namespace: ns.to_string(),
             name: pod.to_string(),
             ip,
+            ip6: ips.iter().find_map(|s| s.parse::<Ipv6Addr>().ok()),
         });
     }
     if !opts.no_policy && !opts.node_bin.is_file() {
@@ -280,7 +295,13 @@ fn run_inner(
                 .iter()
                 .map(|(p, kind)| {
                     let src = topo.pod(&p.from).map(|x| x.netns.clone());
-                    let dst = topo.pod(&p.to).map(|x| x.ip);
+                    let dst = topo.pod(&p.to).and_then(|x| {
+                        if wants_v6(p) {
+                            x.ip6.map(IpAddr::V6)
+                        } else {
+                            Some(IpAddr::V4(x.ip))
+                        }
+                    });
                     let kind = *kind;
                     let timeout = opts.timeout;
                     s.spawn(move || match (src, dst) {

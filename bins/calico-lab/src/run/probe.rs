@@ -4,7 +4,7 @@
 //! all of a case at once, each bounded by the timeout.
 
 use std::io::ErrorKind;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::thread::JoinHandle;
@@ -37,11 +37,11 @@ impl Proto {
         }
     }
 
-    fn socket(self) -> std::io::Result<Socket> {
+    fn socket(self, domain: Domain) -> std::io::Result<Socket> {
         match self {
-            Proto::Tcp => Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)),
-            Proto::Udp => Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)),
-            Proto::Sctp => Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::from(132))),
+            Proto::Tcp => Socket::new(domain, Type::STREAM, Some(Protocol::TCP)),
+            Proto::Udp => Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)),
+            Proto::Sctp => Socket::new(domain, Type::STREAM, Some(Protocol::from(132))),
         }
     }
 }
@@ -53,6 +53,8 @@ pub enum ProbeKind {
     Port(Proto, u16),
     /// ICMP request of this type (8 echo, 13 timestamp) and code.
     Icmp(u8, u8),
+    /// ICMPv6 echo request with this code.
+    Icmp6(u8),
 }
 
 /// How often blocked listener calls wake up to check for shutdown.
@@ -61,7 +63,7 @@ const LISTENER_TICK: Duration = Duration::from_millis(100);
 /// Whether this kernel can make SCTP sockets (checked in `netns`).
 pub fn sctp_supported(netns: &str) -> bool {
     let ns = netns.to_string();
-    std::thread::spawn(move || enter(&ns).is_ok() && Proto::Sctp.socket().is_ok())
+    std::thread::spawn(move || enter(&ns).is_ok() && Proto::Sctp.socket(Domain::IPV4).is_ok())
         .join()
         .unwrap_or(false)
 }
@@ -131,10 +133,12 @@ impl Drop for Listeners {
     }
 }
 
+/// A dual-stack listener (`[::]`, IPv4 mapped) on `port`.
 fn listen(proto: Proto, port: u16) -> std::io::Result<Socket> {
-    let sock = proto.socket()?;
+    let sock = proto.socket(Domain::IPV6)?;
+    sock.set_only_v6(false)?;
     sock.set_reuse_address(true)?;
-    let addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port));
+    let addr = SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0));
     sock.bind(&addr.into())?;
     if proto != Proto::Udp {
         sock.listen(1024)?;
@@ -167,7 +171,7 @@ fn serve(proto: Proto, sock: Socket, stop: &AtomicBool) {
 /// established or the reply arrived within `timeout`.
 pub fn send(
     src_ns: &str,
-    dst: Ipv4Addr,
+    dst: IpAddr,
     kind: ProbeKind,
     timeout: Duration,
 ) -> Result<bool, LabError> {
@@ -178,8 +182,10 @@ pub fn send(
     };
     match kind {
         ProbeKind::Port(proto @ (Proto::Tcp | Proto::Sctp), port) => {
-            let sock = proto.socket().map_err(io)?;
-            let addr = SocketAddr::V4(SocketAddrV4::new(dst, port));
+            let sock = proto
+                .socket(Domain::for_address(SocketAddr::new(dst, port)))
+                .map_err(io)?;
+            let addr = SocketAddr::new(dst, port);
             match sock.connect_timeout(&addr.into(), timeout) {
                 Ok(()) => Ok(true),
                 Err(e)
@@ -198,14 +204,32 @@ pub fn send(
             }
         }
         ProbeKind::Port(Proto::Udp, port) => udp(dst, port, timeout).map_err(io),
-        ProbeKind::Icmp(t, code) => icmp(dst, t, code, timeout).map_err(io),
+        ProbeKind::Icmp(t, code) => match dst {
+            IpAddr::V4(dst) => icmp(dst, t, code, timeout).map_err(io),
+            IpAddr::V6(_) => Err(io(std::io::Error::new(
+                ErrorKind::InvalidInput,
+                "an ICMP (v4) probe to an IPv6 address",
+            ))),
+        },
+        ProbeKind::Icmp6(code) => match dst {
+            IpAddr::V6(dst) => icmp6(dst, code, timeout).map_err(io),
+            IpAddr::V4(_) => Err(io(std::io::Error::new(
+                ErrorKind::InvalidInput,
+                "an ICMPv6 probe to an IPv4 address",
+            ))),
+        },
     }
 }
 
 static NEXT_ID: AtomicU16 = AtomicU16::new(1);
 
-fn udp(dst: Ipv4Addr, port: u16, timeout: Duration) -> std::io::Result<bool> {
-    let sock = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+fn udp(dst: IpAddr, port: u16, timeout: Duration) -> std::io::Result<bool> {
+    let any: IpAddr = if dst.is_ipv6() {
+        Ipv6Addr::UNSPECIFIED.into()
+    } else {
+        Ipv4Addr::UNSPECIFIED.into()
+    };
+    let sock = std::net::UdpSocket::bind((any, 0))?;
     sock.connect((dst, port))?;
     let token = format!(
         "calico-lab {} {}",
@@ -273,7 +297,7 @@ fn icmp(dst: Ipv4Addr, icmp_type: u8, code: u8, timeout: Duration) -> std::io::R
     pkt.extend_from_slice(&[0u8; 12]);
     let sum = checksum(&pkt);
     pkt[2..4].copy_from_slice(&sum.to_be_bytes());
-    let to = SocketAddr::V4(SocketAddrV4::new(dst, 0));
+    let to = SocketAddr::new(IpAddr::V4(dst), 0);
     let deadline = Instant::now() + timeout;
     let mut resend_at = Some(Instant::now() + timeout / 2);
     sock.send_to(&pkt, &to.into())?;
@@ -304,6 +328,48 @@ fn icmp(dst: Ipv4Addr, icmp_type: u8, code: u8, timeout: Duration) -> std::io::R
                     }
                 }
             }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => return Err(e),
+        }
+        if resend_at.is_some_and(|r| Instant::now() >= r) {
+            resend_at = None;
+            sock.send_to(&pkt, &to.into())?;
+        }
+    }
+}
+
+/// ICMPv6 echo over a raw socket (the kernel fills in the checksum and strips the IPv6
+/// header); the reply is matched by type 129 and identifier.
+fn icmp6(dst: Ipv6Addr, code: u8, timeout: Duration) -> std::io::Result<bool> {
+    let sock = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let mut pkt = vec![128, code, 0, 0];
+    pkt.extend_from_slice(&id.to_be_bytes());
+    pkt.extend_from_slice(&1u16.to_be_bytes());
+    pkt.extend_from_slice(&[0u8; 12]);
+    let to = SocketAddr::new(IpAddr::V6(dst), 0);
+    let deadline = Instant::now() + timeout;
+    let mut resend_at = Some(Instant::now() + timeout / 2);
+    sock.send_to(&pkt, &to.into())?;
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(false);
+        }
+        let wake = resend_at.map_or(deadline, |r| r.min(deadline));
+        sock.set_read_timeout(Some(
+            wake.saturating_duration_since(now)
+                .max(Duration::from_millis(1)),
+        ))?;
+        let mut reader = &sock;
+        let mut bytes = [0u8; 1500];
+        match std::io::Read::read(&mut reader, &mut bytes) {
+            Ok(n) if n >= 8 => {
+                if bytes[0] == 129 && u16::from_be_bytes([bytes[4], bytes[5]]) == id {
+                    return Ok(true);
+                }
+            }
+            Ok(_) => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(e) => return Err(e),
         }

@@ -6,13 +6,38 @@
 //! IPv4 and has an uplink veth with the default route, so proxy ARP has a route to answer
 //! for (a real node's default route plays that role).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use calico_model::k8s::interface_name;
 
 use super::LabError;
 use super::netns::{Cleanup, enter, ip_batch};
+
+/// The link-local address of every host end: EUI-64 of the MAC `ee:ee:ee:ee:ee:ee`.
+pub const HOST_LL6: &str = "fe80::ecee:eeff:feee:eeee";
+
+/// Writes `/proc/sys/net/<key>` = value for each pair, from a thread inside namespace `ns`.
+fn in_netns_write(ns: &str, values: &[(&str, &str)]) -> Result<(), LabError> {
+    let ns = ns.to_string();
+    let values: Vec<(String, String)> = values
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    std::thread::spawn(move || -> Result<(), LabError> {
+        enter(&ns)?;
+        for (k, v) in &values {
+            let path = format!("/proc/sys/net/{k}");
+            std::fs::write(&path, v).map_err(|e| LabError::Io {
+                what: format!("set {path} in {ns}"),
+                source: e,
+            })?;
+        }
+        Ok(())
+    })
+    .join()
+    .unwrap_or_else(|_| Err(LabError::Cleanup("a sysctl thread panicked".into())))
+}
 
 /// The uplink of the node namespace (not `cali*`, so policy dispatch ignores it).
 pub const UPLINK: &str = "lab-uplink";
@@ -26,6 +51,8 @@ pub struct PodNet {
     pub netns: String,
     /// Its IPv4 address.
     pub ip: Ipv4Addr,
+    /// Its IPv6 address, if it has one.
+    pub ip6: Option<Ipv6Addr>,
     /// The host end of its veth, in the node namespace.
     pub host_if: String,
 }
@@ -39,6 +66,8 @@ pub struct PodSpec {
     pub name: String,
     /// IPv4 address.
     pub ip: Ipv4Addr,
+    /// IPv6 address (dual stack), if any.
+    pub ip6: Option<Ipv6Addr>,
 }
 
 /// The namespaces and links of one lab run; dropping it removes them.
@@ -86,6 +115,7 @@ impl Topology {
                     key: format!("{}/{}", p.namespace, p.name),
                     netns,
                     ip: p.ip,
+                    ip6: p.ip6,
                     host_if: interface_name("", &p.namespace, &p.name),
                 }
             })
@@ -128,13 +158,22 @@ impl Topology {
                 .iter()
                 .map(|p| {
                     s.spawn(move || {
-                        let lines = vec![
+                        if p.ip6.is_some() {
+                            // No duplicate address detection: addresses usable at once.
+                            in_netns_write(&p.netns, &[("ipv6/conf/eth0/accept_dad", "0")])?;
+                        }
+                        let mut lines = vec![
                             "link set lo up".to_string(),
                             format!("addr add {}/32 dev eth0", p.ip),
                             "link set eth0 up".to_string(),
                             "route add 169.254.1.1/32 dev eth0 scope link".to_string(),
                             "route add default via 169.254.1.1 dev eth0 onlink".to_string(),
                         ];
+                        if let Some(ip6) = p.ip6 {
+                            lines.push(format!("addr add {ip6}/128 dev eth0 nodad"));
+                            // The host end's link-local address (EUI-64 of ee:ee:ee:ee:ee:ee).
+                            lines.push(format!("route add default via {HOST_LL6} dev eth0"));
+                        }
                         ip_batch(Some(&p.netns), &lines, false)
                     })
                 })
@@ -152,6 +191,7 @@ impl Topology {
             r?;
         }
         // The node's side: links up, sysctls as the CNI plugin and Felix set them, routes.
+        self.node_sysctls()?;
         let mut node = vec![
             "link set lo up".to_string(),
             format!("link add {UPLINK} type veth peer name {UPLINK}-p"),
@@ -163,38 +203,41 @@ impl Topology {
             node.push(format!("link set {} up", p.host_if));
         }
         ip_batch(Some(&self.node_ns), &node, false)?;
-        self.node_sysctls()?;
-        let routes: Vec<String> = self
-            .pods
-            .iter()
-            .map(|p| format!("route replace {}/32 dev {} scope link", p.ip, p.host_if))
-            .collect();
+        let mut routes: Vec<String> = Vec::new();
+        for p in &self.pods {
+            routes.push(format!(
+                "route replace {}/32 dev {} scope link",
+                p.ip, p.host_if
+            ));
+            if let Some(ip6) = p.ip6 {
+                routes.push(format!(
+                    "route replace {ip6}/128 dev {} scope link",
+                    p.host_if
+                ));
+            }
+        }
         ip_batch(Some(&self.node_ns), &routes, false)
     }
 
+    /// The node's sysctls, as the CNI plugin and Felix set them; written before the host
+    /// ends go up so that IPv6 needs no duplicate address detection.
     fn node_sysctls(&self) -> Result<(), LabError> {
-        let ns = self.node_ns.clone();
-        let ifaces: Vec<String> = self.pods.iter().map(|p| p.host_if.clone()).collect();
-        let work = move || -> Result<(), LabError> {
-            enter(&ns)?;
-            let write = |path: String, value: &str| {
-                std::fs::write(&path, value).map_err(|e| LabError::Io {
-                    what: format!("set {path} in {ns}"),
-                    source: e,
-                })
-            };
-            write("/proc/sys/net/ipv4/ip_forward".into(), "1")?;
-            for i in &ifaces {
-                write(format!("/proc/sys/net/ipv4/conf/{i}/proxy_arp"), "1")?;
-                write(format!("/proc/sys/net/ipv4/neigh/{i}/proxy_delay"), "0")?;
-                write(format!("/proc/sys/net/ipv4/conf/{i}/route_localnet"), "1")?;
-                write(format!("/proc/sys/net/ipv4/conf/{i}/forwarding"), "1")?;
-            }
-            Ok(())
-        };
-        std::thread::spawn(work)
-            .join()
-            .unwrap_or_else(|_| Err(LabError::Cleanup("the sysctl thread panicked".into())))
+        let mut values: Vec<(String, &str)> = vec![
+            ("ipv4/ip_forward".into(), "1"),
+            ("ipv6/conf/all/forwarding".into(), "1"),
+        ];
+        for p in &self.pods {
+            let i = &p.host_if;
+            values.push((format!("ipv4/conf/{i}/proxy_arp"), "1"));
+            values.push((format!("ipv4/neigh/{i}/proxy_delay"), "0"));
+            values.push((format!("ipv4/conf/{i}/route_localnet"), "1"));
+            values.push((format!("ipv4/conf/{i}/forwarding"), "1"));
+            values.push((format!("ipv6/conf/{i}/accept_dad"), "0"));
+            values.push((format!("ipv6/conf/{i}/accept_ra"), "0"));
+            values.push((format!("ipv6/conf/{i}/proxy_ndp"), "1"));
+        }
+        let refs: Vec<(&str, &str)> = values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        in_netns_write(&self.node_ns, &refs)
     }
 
     /// The pod named `<namespace>/<pod>`.
