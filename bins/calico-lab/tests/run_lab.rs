@@ -174,8 +174,6 @@ fn an_nft_drop_rule_in_the_node_denies_exactly_the_matching_probes() {
             "--json",
             "--prefix",
             &p,
-            "--timeout-ms",
-            "500",
             "--node-hook",
             hook,
             "--case",
@@ -227,27 +225,29 @@ fn sigterm_removes_everything() {
     }
     let p = prefix("sigterm");
     let _g = Guard(p.clone());
+    let pidfile = std::env::temp_dir().join(format!("{p}hookpid"));
+    let hook = format!("echo $$ > {}; exec sleep 30", pidfile.display());
     let mut child = Command::new(lab())
-        .args([
-            "run",
-            "--no-policy",
-            "--prefix",
-            &p,
-            "--node-hook",
-            "sleep 30",
-        ])
+        .args(["run", "--no-policy", "--prefix", &p, "--node-hook", &hook])
         .arg(netpol())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Wait for the hook (it runs once the namespaces and listeners are up).
     let deadline = Instant::now() + Duration::from_secs(20);
-    while namespaces_with(&p).len() < 10 {
-        assert!(Instant::now() < deadline, "the lab never came up");
+    let hook_pid = loop {
+        if let Some(pid) = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+        {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the hook never ran");
         std::thread::sleep(Duration::from_millis(20));
-    }
-    // Listeners are started right after the namespaces; give the hook time to start too.
-    std::thread::sleep(Duration::from_millis(300));
+    };
+    let _ = std::fs::remove_file(&pidfile);
+    assert_eq!(namespaces_with(&p).len(), 10);
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -263,6 +263,17 @@ fn sigterm_removes_everything() {
     };
     assert_eq!(code, Some(128 + 15));
     assert!(namespaces_with(&p).is_empty(), "{:?}", namespaces_with(&p));
+    // The hook's process is gone too (killed with its process group, reaped by init).
+    let proc = PathBuf::from(format!("/proc/{hook_pid}"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while proc.exists() {
+        let state = std::fs::read_to_string(proc.join("stat")).unwrap_or_default();
+        assert!(
+            Instant::now() < deadline,
+            "hook process {hook_pid} survived: {state}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]

@@ -261,13 +261,7 @@ fn run_inner(
             }
         }
         if let Some(hook) = &opts.node_hook {
-            let status = Command::new("ip")
-                .args(["netns", "exec", &topo.node_ns, "sh", "-c", hook])
-                .status()
-                .map_err(|e| LabError::Io {
-                    what: "run the node hook".into(),
-                    source: e,
-                })?;
+            let status = run_hook(&topo.node_ns, hook, cleanup)?;
             if !status.success() {
                 return Err(LabError::Scenario(format!(
                     "node hook {hook:?} failed: {status}"
@@ -348,6 +342,31 @@ fn run_inner(
         node.stop();
     }
     Ok(out.finish())
+}
+
+/// Runs the node hook in its own process group (killed whole on SIGINT/SIGTERM).
+fn run_hook(
+    node_ns: &str,
+    hook: &str,
+    cleanup: &Cleanup,
+) -> Result<std::process::ExitStatus, LabError> {
+    use std::os::unix::process::CommandExt;
+    let io = |e| LabError::Io {
+        what: format!("run the node hook {hook:?}"),
+        source: e,
+    };
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", node_ns, "sh", "-c", hook])
+        .process_group(0)
+        .spawn()
+        .map_err(io)?;
+    let pgid = i32::try_from(child.id()).unwrap_or(0);
+    if pgid > 0 {
+        cleanup.group(pgid);
+    }
+    let status = child.wait().map_err(io);
+    cleanup.forget_group(pgid);
+    status
 }
 
 /// `calico-lab cleanup`: removes every namespace whose name starts with `prefix`.

@@ -115,6 +115,8 @@ pub fn delete(names: &[String]) -> Result<(), LabError> {
 struct Registered {
     namespaces: BTreeSet<String>,
     children: Vec<(String, Child)>,
+    /// Process groups of commands the main thread waits for itself (the node hook).
+    groups: BTreeSet<i32>,
 }
 
 /// Everything a run created that must not outlive it: namespaces and child processes.
@@ -122,6 +124,7 @@ struct Registered {
 #[derive(Clone, Default)]
 pub struct Cleanup {
     inner: Arc<Mutex<Registered>>,
+    busy: Arc<Mutex<()>>,
 }
 
 impl Cleanup {
@@ -130,6 +133,24 @@ impl Cleanup {
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Held while namespaces are being created: the signal handler waits for it, so that no
+    /// namespace appears after the clean-up ran.
+    pub fn busy(&self) -> MutexGuard<'_, ()> {
+        self.busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Registers the process group of a command the caller waits for (killed at clean-up).
+    pub fn group(&self, pgid: i32) {
+        self.lock().groups.insert(pgid);
+    }
+
+    /// Forgets a process group (its command ended).
+    pub fn forget_group(&self, pgid: i32) {
+        self.lock().groups.remove(&pgid);
     }
 
     /// Registers a namespace (before creating it, so a half-done creation is cleaned too).
@@ -159,13 +180,20 @@ impl Cleanup {
 
     /// Kills the children, then deletes the namespaces. Errors are returned, not printed.
     pub fn run(&self) -> Result<(), LabError> {
-        let (children, namespaces) = {
+        let (children, namespaces, groups) = {
             let mut reg = self.lock();
             (
                 std::mem::take(&mut reg.children),
                 std::mem::take(&mut reg.namespaces),
+                std::mem::take(&mut reg.groups),
             )
         };
+        for g in groups {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(g),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         for (_, child) in children {
             stop(child, std::time::Duration::from_millis(500));
         }
@@ -212,6 +240,8 @@ pub fn handle_signals(cleanup: Cleanup) -> Result<(), LabError> {
         .spawn(move || {
             if let Ok(sig) = set.wait() {
                 eprintln!("calico-lab: {sig}: removing the lab");
+                // Let a namespace creation in progress finish, so nothing appears afterwards.
+                let _busy = cleanup.busy();
                 if let Err(e) = cleanup.run() {
                     eprintln!("calico-lab: clean-up: {e}");
                 }

@@ -135,6 +135,7 @@ impl Topology {
     }
 
     fn create(&self) -> Result<(), LabError> {
+        let _busy = self.cleanup.busy();
         self.cleanup.namespace(&self.node_ns);
         for p in &self.pods {
             self.cleanup.namespace(&p.netns);
