@@ -22,11 +22,15 @@
 //! ```
 
 pub mod error;
+pub mod linux;
 pub mod recording;
+pub mod routes;
 pub mod state;
+pub mod status;
 
 pub use calico_policy::DataplaneUpdate;
 pub use error::{Error, Result};
+pub use linux::LinuxDataplane;
 pub use recording::RecordingDataplane;
 pub use state::DesiredState;
 

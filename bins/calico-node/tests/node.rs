@@ -1,0 +1,181 @@
+//! Runs the real `calico-node` binary (dataplane `none`) on a temporary embedded datastore.
+
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use calico_datastore::Datastore;
+use calico_datastore::embedded::EmbeddedDatastore;
+
+/// Kills the child if the test fails before it exits.
+struct Node(Option<Child>);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `(status, body)` of `GET path`, or None if nothing listens yet.
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
+    Some((status, body))
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn metric(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[test]
+fn node_becomes_ready_reports_metrics_and_stops_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("datastore.db");
+    let health = free_port();
+    let metrics = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_calico-node"))
+        .env_clear()
+        .env("NODENAME", "node1")
+        .env("DATASTORE_TYPE", "embedded")
+        .env("CALICO_DATASTORE_PATH", &db)
+        .env("CALICO_DATAPLANE", "none")
+        .env("FELIX_HEALTHHOST", "127.0.0.1")
+        .env("FELIX_HEALTHPORT", health.to_string())
+        .env("FELIX_PROMETHEUSMETRICSENABLED", "true")
+        .env("FELIX_PROMETHEUSMETRICSHOST", "127.0.0.1")
+        .env("FELIX_PROMETHEUSMETRICSPORT", metrics.to_string())
+        .env("FELIX_LOGSEVERITYSCREEN", "info")
+        .env("FELIX_ROUTEREFRESHINTERVAL", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut node = Node(Some(child));
+
+    wait_for("liveness", || {
+        get(health, "/liveness").is_some_and(|(s, _)| s == 200)
+    });
+    wait_for("readiness", || {
+        get(health, "/readiness").is_some_and(|(s, _)| s == 200)
+    });
+
+    // Write a local workload endpoint, a remote one and a policy that selects them.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = EmbeddedDatastore::open(&db).unwrap();
+        let docs = calico_model::decode_yaml(
+            r#"
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: allow-dns}
+spec:
+  selector: all()
+  egress: [{action: Allow, protocol: UDP, destination: {ports: [53]}}]
+---
+apiVersion: projectcalico.org/v3
+kind: WorkloadEndpoint
+metadata: {name: node1-k8s-web-eth0, namespace: default, labels: {app: web}}
+spec: {node: node1, orchestrator: k8s, pod: web, endpoint: eth0,
+       interfaceName: cali12345678901, ipNetworks: [10.65.0.1/32]}
+---
+apiVersion: projectcalico.org/v3
+kind: WorkloadEndpoint
+metadata: {name: node2-k8s-db-eth0, namespace: default, labels: {app: db}}
+spec: {node: node2, orchestrator: k8s, pod: db, endpoint: eth0,
+       interfaceName: cali98765432109, ipNetworks: [10.65.1.1/32]}
+"#,
+        )
+        .unwrap();
+        for r in docs {
+            store.create(r).await.unwrap();
+        }
+    });
+
+    let mut last = String::new();
+    wait_for("metrics to count the endpoints and the policy", || {
+        let Some((200, body)) = get(metrics, "/metrics") else {
+            return false;
+        };
+        last = body;
+        metric(&last, "felix_cluster_num_workload_endpoints") == Some(2.0)
+            && metric(&last, "felix_active_local_policies") == Some(1.0)
+            && metric(&last, "felix_active_local_endpoints") == Some(1.0)
+            && metric(&last, "felix_resyncs_started").is_some_and(|n| n >= 1.0)
+    });
+    assert_eq!(metric(&last, "felix_resync_state"), Some(3.0));
+    assert!(metric(&last, "felix_int_dataplane_apply_time_seconds_count").unwrap() >= 2.0);
+    assert_eq!(metric(&last, "felix_int_dataplane_failures"), Some(0.0));
+    assert!(metric(&last, "felix_int_dataplane_messages").unwrap() >= 3.0);
+    assert!(
+        metric(&last, "felix_cluster_num_policies") == Some(1.0),
+        "{last}"
+    );
+
+    // SIGTERM: a clean exit.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let mut child = node.0.take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("calico-node did not exit after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn unknown_dataplane_is_a_clear_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_calico-node"))
+        .env_clear()
+        .env("CALICO_DATAPLANE", "ebpf")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown dataplane"), "{err}");
+}
