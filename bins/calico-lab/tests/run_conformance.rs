@@ -68,11 +68,19 @@ fn run_and_simulate_agree_on_every_probe() {
         let (sim, _, _) = answers(&["simulate", "--json"], &file);
         let node = node.to_string_lossy().into_owned();
         let (real, summary, out) = answers(&["run", "--json", "--node-bin", &node], &file);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stderr.contains("without the nftables backend") {
+            // A branch where calico-node cannot enforce yet (no `nft` module merged).
+            eprintln!(
+                "SKIP (calico-node built without its nftables backend): \
+                 run_and_simulate_agree_on_every_probe"
+            );
+            return;
+        }
         assert!(
             !real.is_empty(),
-            "{}: no probe answered; stderr:\n{}",
+            "{}: no probe answered; stderr:\n{stderr}",
             file.display(),
-            String::from_utf8_lossy(&out.stderr)
         );
         let disagree: Vec<String> = real
             .iter()
@@ -90,4 +98,43 @@ fn run_and_simulate_agree_on_every_probe() {
         assert_eq!(summary["errors"], 0, "{}: {summary}", file.display());
         assert!(out.status.success(), "{}: {summary}", file.display());
     }
+}
+
+#[test]
+fn the_calico_node_path_runs_end_to_end_with_the_recording_dataplane() {
+    // Datastore writes, calico-node in the node namespace, readiness, the "programmed" wait,
+    // probes and teardown; `none` enforces nothing, so every probe must connect.
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!(
+            "SKIP (not root): the_calico_node_path_runs_end_to_end_with_the_recording_dataplane"
+        );
+        return;
+    }
+    let Some(node) = node_bin() else {
+        eprintln!(
+            "SKIP (no calico-node next to calico-lab): \
+             the_calico_node_path_runs_end_to_end_with_the_recording_dataplane"
+        );
+        return;
+    };
+    let prefix = format!("clabtnode{:04x}", fastrand::u16(..));
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lab/quickstart.json");
+    let node = node.to_string_lossy().into_owned();
+    let args = [
+        "run",
+        "--json",
+        "--dataplane",
+        "none",
+        "--prefix",
+        &prefix,
+        "--node-bin",
+        &node,
+    ];
+    let (real, summary, out) = answers(&args, &file);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(summary["errors"], 0, "{summary}\n{stderr}");
+    assert_eq!(real.len(), 39, "{summary}\n{stderr}");
+    assert!(real.values().all(|a| *a), "{real:?}");
+    let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&left.stdout).contains(&prefix));
 }

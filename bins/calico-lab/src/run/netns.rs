@@ -163,6 +163,15 @@ impl Cleanup {
         self.lock().children.push((what.to_string(), child));
     }
 
+    /// The exit status of the registered child named `what`, if it has exited.
+    pub fn exited(&self, what: &str) -> Option<std::process::ExitStatus> {
+        let mut reg = self.lock();
+        reg.children
+            .iter_mut()
+            .filter(|(w, _)| w == what)
+            .find_map(|(_, c)| c.try_wait().ok().flatten())
+    }
+
     /// Stops the registered child named `what` (SIGKILL after SIGTERM had `grace` to work).
     pub fn stop_child(&self, what: &str, grace: std::time::Duration) {
         let taken: Vec<(String, Child)> = {

@@ -242,6 +242,12 @@ impl Node {
             {
                 return Ok(());
             }
+            if let Some(status) = self.cleanup.exited("calico-node") {
+                return Err(LabError::Node(format!(
+                    "calico-node exited ({status}) before it was ready; log:\n{}",
+                    self.log_tail()
+                )));
+            }
             if Instant::now() > deadline {
                 return Err(LabError::Node(format!(
                     "calico-node not ready after {WAIT_LIMIT:?}; log:\n{}",
@@ -324,6 +330,12 @@ impl Node {
                         _ => last_ruleset = Some((rules, now)),
                     }
                 }
+            }
+            if let Some(status) = self.cleanup.exited("calico-node") {
+                return Err(LabError::Node(format!(
+                    "calico-node exited ({status}); log:\n{}",
+                    self.log_tail()
+                )));
             }
             if Instant::now() > deadline {
                 return Err(LabError::Node(format!(
