@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use calico_datastore::embedded::EmbeddedDatastore;
+use calico_datastore::embedded::{Durability, EmbeddedDatastore, EmbeddedOptions};
 use calico_datastore::{Datastore, DatastoreExt};
 use calico_model::sync::ResourceKey;
 use calico_model::{GlobalNetworkSet, GlobalNetworkSetSpec, Kind, ObjectMeta, Resource};
@@ -83,8 +83,10 @@ impl Node {
                 what: "start the async runtime".into(),
                 source: e,
             })?;
-        let store =
-            EmbeddedDatastore::open(dir.path().join("datastore.db")).map_err(|e| ds("open", e))?;
+        // A throw-away store: no fsync per write.
+        let options = EmbeddedOptions::default().durability(Durability::Normal);
+        let store = EmbeddedDatastore::open_with(dir.path().join("datastore.db"), options)
+            .map_err(|e| ds("open", e))?;
         Ok(Node {
             rt,
             store,
