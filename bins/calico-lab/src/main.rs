@@ -61,6 +61,10 @@ enum Command {
         /// After each case, print its reachability matrix (text output only).
         #[arg(long)]
         matrix: bool,
+        /// Every probe, with the reference evaluator's trace (the tier, policy and rule that
+        /// should have decided) next to the kernel's answer.
+        #[arg(long)]
+        explain: bool,
         /// Probe timeout in milliseconds (a denied probe takes this long).
         #[arg(long, default_value_t = 1000)]
         timeout_ms: u64,
@@ -103,6 +107,7 @@ fn main() -> ExitCode {
             scenario,
             json,
             matrix,
+            explain,
             case,
             timeout_ms,
             node_bin,
@@ -122,6 +127,7 @@ fn main() -> ExitCode {
                 node_bin: node_bin.unwrap_or_else(run::default_node_bin),
                 dataplane,
                 matrix,
+                explain,
                 no_policy,
                 prefix: prefix.unwrap_or_else(run::fresh_prefix),
                 node_hook,

@@ -290,6 +290,16 @@ impl SimulatedCase {
     }
 }
 
+/// What decided a verdict: as JSON (`egress`, `ingress`) and as text lines.
+pub fn trace(v: &Verdict) -> (serde_json::Value, Vec<String>) {
+    let lines = [&v.egress, &v.ingress]
+        .into_iter()
+        .flatten()
+        .map(|d| format!("{:?} {}: {}", d.direction, d.endpoint, d.decision))
+        .collect();
+    (json!({"egress": v.egress, "ingress": v.ingress}), lines)
+}
+
 /// Runs `cases` (all, or only `only`), reporting each probe result or case error.
 pub fn run(scenario: &Scenario, only: Option<&str>, out: &mut Reporter) {
     for case in scenario
@@ -317,23 +327,14 @@ pub fn run(scenario: &Scenario, only: Option<&str>, out: &mut Reporter) {
         };
         for probe in &case.probes {
             match sim.probe(case, probe) {
-                Ok(r) => {
-                    let v = &r.verdict;
-                    let lines = [&v.egress, &v.ingress]
-                        .into_iter()
-                        .flatten()
-                        .map(|d| format!("{:?} {}: {}", d.direction, d.endpoint, d.decision))
-                        .collect();
-                    let trace = json!({"egress": v.egress, "ingress": v.ingress});
-                    out.probe(
-                        case,
-                        &Outcome {
-                            probe,
-                            allowed: v.allowed,
-                            trace: Some((trace, lines)),
-                        },
-                    );
-                }
+                Ok(r) => out.probe(
+                    case,
+                    &Outcome {
+                        probe,
+                        allowed: r.verdict.allowed,
+                        trace: Some(trace(&r.verdict)),
+                    },
+                ),
                 Err(e) => out.error(case, &e),
             }
         }

@@ -81,6 +81,8 @@ pub struct RunOptions {
     pub dataplane: String,
     /// Print a reachability matrix per case.
     pub matrix: bool,
+    /// Every probe with the reference evaluator's trace (what should have decided).
+    pub explain: bool,
     /// Program no policy at all (no datastore, no calico-node): the bare network.
     pub no_policy: bool,
     /// Namespace name prefix of this run.
@@ -247,7 +249,7 @@ fn run_inner(
             cleanup,
         )?)
     };
-    let mut out = Reporter::new(opts.json, false).with_matrix(opts.matrix);
+    let mut out = Reporter::new(opts.json, opts.explain).with_matrix(opts.matrix);
     for case in cases {
         let start = Instant::now();
         out.case_started();
@@ -313,14 +315,31 @@ fn run_inner(
                 })
                 .collect()
         });
+        // With --explain: what the reference evaluator says decided, next to the kernel's answer.
+        let sim = if opts.explain {
+            crate::simulate::simulate_case(&scenario.model, case).ok()
+        } else {
+            None
+        };
         for ((p, _), r) in todo.iter().zip(results) {
+            let trace = sim.as_ref().and_then(|sim| {
+                let r = sim.probe(case, p).ok()?;
+                let (mut json, lines) = crate::simulate::trace(&r.verdict);
+                json["evaluator_allowed"] = serde_json::json!(r.verdict.allowed);
+                let mut text = vec![format!(
+                    "evaluator says {}:",
+                    if r.verdict.allowed { "allow" } else { "deny" }
+                )];
+                text.extend(lines.into_iter().map(|l| format!("  {l}")));
+                Some((json, text))
+            });
             match r {
                 Ok(allowed) => out.probe(
                     case,
                     &Outcome {
                         probe: p,
                         allowed,
-                        trace: None,
+                        trace,
                     },
                 ),
                 Err(e) => out.error(case, &e),
