@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 # System packages the test suites need. Later components add theirs here (nftables,
 # iproute2, etcd-server, bird2, gobgpd, containernetworking-plugins, protobuf-compiler …).
-APT_PACKAGES=(ca-certificates iproute2 nftables)
+APT_PACKAGES=(ca-certificates nftables iproute2 iputils-ping python3)
 
 install_packages() {
     [[ "${SKIP_APT:-0}" == 1 ]] && return 0
