@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use calico_datastore::embedded::{Durability, EmbeddedDatastore, EmbeddedOptions};
+use calico_datastore::syncer::FELIX_KINDS;
 use calico_datastore::{Datastore, DatastoreExt};
 use calico_model::sync::ResourceKey;
 use calico_model::{GlobalNetworkSet, GlobalNetworkSetSpec, Kind, ObjectMeta, Resource};
@@ -143,7 +144,7 @@ impl Node {
                     Ok(_) | Err(calico_datastore::Error::NotFound { .. }) => {}
                     Err(e) => return Err(ds(&format!("delete {key}"), e)),
                 }
-                writes += 1;
+                writes += usize::from(FELIX_KINDS.contains(&key.kind));
                 written.remove(&key);
             }
             let mut todo: Vec<(&ResourceKey, &(serde_json::Value, Resource))> = next
@@ -156,7 +157,8 @@ impl Node {
                     .apply(r.clone())
                     .await
                     .map_err(|e| ds(&format!("write {key}"), e))?;
-                writes += 1;
+                // Only kinds calico-node watches become update events it counts.
+                writes += usize::from(FELIX_KINDS.contains(&key.kind));
                 written.insert(key.clone(), v.clone());
             }
             // The marker goes last: once calico-node has applied its revision, it has applied
