@@ -86,6 +86,27 @@ enum Command {
         #[arg(long, value_name = "CMD")]
         node_hook: Option<String>,
     },
+    /// Measure a policy write in the datastore -> the first packet whose verdict changed,
+    /// between two cases of a scenario (needs root and calico-node).
+    Latency {
+        /// The scenario file.
+        scenario: std::path::PathBuf,
+        /// The case programmed first.
+        #[arg(long = "from-case", value_name = "ID")]
+        from_case: String,
+        /// The case written while the probe runs (must answer one probe differently).
+        #[arg(long = "to-case", value_name = "ID")]
+        to_case: String,
+        /// Samples each way.
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+        /// The calico-node binary (default: `calico-node` next to this executable).
+        #[arg(long, value_name = "PATH")]
+        node_bin: Option<std::path::PathBuf>,
+        /// calico-node's dataplane (`CALICO_DATAPLANE`).
+        #[arg(long, default_value = "nftables")]
+        dataplane: String,
+    },
     /// Remove network namespaces left behind by runs that were killed (name prefix `clab-`).
     Cleanup {
         /// Remove namespaces starting with this prefix.
@@ -133,6 +154,32 @@ fn main() -> ExitCode {
                 node_hook,
             };
             run::run(&loaded, &opts)
+        }
+        Command::Latency {
+            scenario,
+            from_case,
+            to_case,
+            rounds,
+            node_bin,
+            dataplane,
+        } => {
+            let loaded = match load(&scenario, None) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let opts = run::RunOptions {
+                json: false,
+                case: None,
+                timeout: std::time::Duration::from_millis(1000),
+                node_bin: node_bin.unwrap_or_else(run::default_node_bin),
+                dataplane,
+                matrix: false,
+                explain: false,
+                no_policy: false,
+                prefix: run::fresh_prefix(),
+                node_hook: None,
+            };
+            run::latency::latency(&loaded, &opts, &from_case, &to_case, rounds)
         }
         Command::Cleanup { prefix } => run::cleanup(&prefix),
     }

@@ -4,6 +4,7 @@
 //! every probe ([`probe`]); the report exactly as `simulate` prints it. Everything is removed
 //! on exit, on failure and on SIGINT/SIGTERM ([`netns::Cleanup`]).
 
+pub mod latency;
 pub mod netns;
 pub mod node;
 pub mod probe;
@@ -107,27 +108,33 @@ pub fn fresh_prefix() -> String {
 
 /// Runs the scenario; the exit status is the report's (2 when the lab itself failed).
 pub fn run(scenario: &Scenario, opts: &RunOptions) -> ExitCode {
+    with_lab_process(|cleanup| run_inner(scenario, opts, cleanup))
+}
+
+/// Checks for root, installs the signal handler, runs `work` and removes everything it
+/// registered with the clean-up, whatever happened. Exit status 2 when the lab failed.
+fn with_lab_process(work: impl FnOnce(&Cleanup) -> Result<ExitCode, LabError>) -> ExitCode {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("calico-lab run: needs root (network namespaces, veths, raw sockets)");
+        eprintln!("calico-lab: needs root (network namespaces, veths, raw sockets)");
         return ExitCode::from(2);
     }
     let cleanup = Cleanup::default();
     if let Err(e) = netns::handle_signals(cleanup.clone()) {
-        eprintln!("calico-lab run: {e}");
+        eprintln!("calico-lab: {e}");
         return ExitCode::from(2);
     }
-    let result = run_inner(scenario, opts, &cleanup);
+    let result = work(&cleanup);
     let removed = cleanup.run();
     match (result, removed) {
         (Ok(code), Ok(())) => code,
         (Ok(_), Err(e)) => {
-            eprintln!("calico-lab run: {e}");
+            eprintln!("calico-lab: {e}");
             ExitCode::from(2)
         }
         (Err(e), r) => {
-            eprintln!("calico-lab run: {e}");
+            eprintln!("calico-lab: {e}");
             if let Err(e) = r {
-                eprintln!("calico-lab run: {e}");
+                eprintln!("calico-lab: {e}");
             }
             ExitCode::from(2)
         }
@@ -181,16 +188,26 @@ fn kind_of(p: &Probe) -> Result<ProbeKind, String> {
     Ok(ProbeKind::Port(proto, port))
 }
 
-fn run_inner(
+/// A built lab: calico-node (if any), the listeners and the topology, dropped in that order.
+pub struct Lab {
+    /// calico-node on its datastore (`None` with `--no-policy`).
+    pub node: Option<node::Node>,
+    /// The listeners in the destination pods (kept alive until the lab goes).
+    _listeners: Listeners,
+    /// The namespaces and links.
+    pub topo: Topology,
+    /// Whether the kernel has SCTP.
+    pub sctp: bool,
+}
+
+/// Builds the lab for `cases`: the topology, listeners for every probe they send and (unless
+/// `--no-policy`) an unstarted calico-node on a fresh datastore.
+pub fn setup(
     scenario: &Scenario,
     opts: &RunOptions,
     cleanup: &Cleanup,
-) -> Result<ExitCode, LabError> {
-    let cases: Vec<&Case> = scenario
-        .cases
-        .iter()
-        .filter(|c| opts.case.as_ref().is_none_or(|id| &c.id == id))
-        .collect();
+    cases: &[&Case],
+) -> Result<Lab, LabError> {
     let mut pods = Vec::new();
     for (key, ns, pod, ips) in scenario.model.pod_instances() {
         let Some(ip) = ips.iter().find_map(|s| s.parse::<Ipv4Addr>().ok()) else {
@@ -227,7 +244,7 @@ fn run_inner(
         .is_some_and(|p| probe::sctp_supported(&p.netns));
     // One listener per destination pod, protocol and port probed in any selected case.
     let mut wanted = BTreeSet::new();
-    for case in &cases {
+    for case in cases {
         for p in &case.probes {
             if skip_reason(p, &topo, sctp).is_some() {
                 continue;
@@ -238,8 +255,8 @@ fn run_inner(
         }
     }
     let specs: Vec<_> = wanted.into_iter().collect();
-    let _listeners = Listeners::start(&specs)?;
-    let mut node = if opts.no_policy {
+    let listeners = Listeners::start(&specs)?;
+    let node = if opts.no_policy {
         None
     } else {
         Some(node::Node::new(
@@ -249,11 +266,32 @@ fn run_inner(
             cleanup,
         )?)
     };
+    Ok(Lab {
+        node,
+        _listeners: listeners,
+        topo,
+        sctp,
+    })
+}
+
+fn run_inner(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    cleanup: &Cleanup,
+) -> Result<ExitCode, LabError> {
+    let cases: Vec<&Case> = scenario
+        .cases
+        .iter()
+        .filter(|c| opts.case.as_ref().is_none_or(|id| &c.id == id))
+        .collect();
+    let mut lab = setup(scenario, opts, cleanup, &cases)?;
+    let topo = &lab.topo;
+    let sctp = lab.sctp;
     let mut out = Reporter::new(opts.json, opts.explain).with_matrix(opts.matrix);
     for case in cases {
         let start = Instant::now();
         out.case_started();
-        if let Some(node) = node.as_mut() {
+        if let Some(node) = lab.node.as_mut() {
             match crate::simulate::case_resources(&scenario.model, case) {
                 Ok((resources, _)) => node.program(resources)?,
                 Err(e) => {
@@ -274,7 +312,7 @@ fn run_inner(
         let probes_start = Instant::now();
         let mut todo: Vec<(&Probe, ProbeKind)> = Vec::new();
         for p in &case.probes {
-            if let Some(why) = skip_reason(p, &topo, sctp) {
+            if let Some(why) = skip_reason(p, topo, sctp) {
                 out.skipped(case, p, why);
                 continue;
             }
@@ -357,7 +395,7 @@ fn run_inner(
         out.case_time(case, start.elapsed());
         out.case_done(case);
     }
-    if let Some(node) = node.take() {
+    if let Some(node) = lab.node.take() {
         node.stop();
     }
     Ok(out.finish())
