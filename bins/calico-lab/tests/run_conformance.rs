@@ -98,6 +98,28 @@ fn run_and_simulate_agree_on_every_probe() {
         assert_eq!(summary["errors"], 0, "{}: {summary}", file.display());
         assert!(out.status.success(), "{}: {summary}", file.display());
     }
+    // The kernel enforces: the write -> changed-verdict measurement works too.
+    let quickstart = root.join("examples/lab/quickstart.json");
+    let out = Command::new(lab())
+        .args([
+            "latency",
+            "--from-case",
+            "open",
+            "--to-case",
+            "shop-locked-down",
+        ])
+        .args(["--rounds", "3", "--node-bin"])
+        .arg(&node)
+        .arg(&quickstart)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches("p50").count(), 2, "{stdout}");
 }
 
 #[test]
