@@ -298,6 +298,16 @@ fn probe_json(case: &Case, p: &Probe) -> Value {
     if p.loopback {
         line["loopback"] = json!(true);
     }
+    // What tells apart probes that share the endpoints, port and protocol.
+    if let Some(t) = p.icmp_type {
+        line["icmp_type"] = json!(t);
+    }
+    if let Some(c) = p.icmp_code {
+        line["icmp_code"] = json!(c);
+    }
+    if let Some(f) = p.family {
+        line["family"] = json!(f);
+    }
     if case.uncertain {
         line["uncertain"] = json!(true);
     }

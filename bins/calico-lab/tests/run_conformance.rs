@@ -1,7 +1,8 @@
 //! The conformance test that ties the evaluator to the kernel: `calico-lab run` (calico-node
 //! programming nftables in a node namespace, real packets) and `calico-lab simulate` (the
 //! reference evaluator) must give the same answer for every probe `run` sends, and every
-//! non-loopback probe must match its expectation. Needs root, `ip`, `nft` and a built
+//! non-loopback probe must match its expectation — for the quickstart, the shared
+//! `netpol.json`, and our IP-version (dual stack, ICMPv6, external addresses) and L4 scenarios. Needs root, `ip`, `nft` and a built
 //! `calico-node` next to `calico-lab` (or `CALICO_NODE_BIN`); elsewhere it skips loudly.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a test failure
@@ -24,11 +25,22 @@ fn node_bin() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
-type Key = (String, String, String, String, String);
+type Key = Vec<String>;
 
 fn key(l: &Value) -> Key {
-    let s = |k: &str| l[k].to_string();
-    (s("case"), s("from"), s("to"), s("port"), s("protocol"))
+    [
+        "case",
+        "from",
+        "to",
+        "port",
+        "protocol",
+        "icmp_type",
+        "icmp_code",
+        "family",
+    ]
+    .iter()
+    .map(|k| l[*k].to_string())
+    .collect()
 }
 
 fn answers(args: &[&str], file: &Path) -> (BTreeMap<Key, bool>, Value, std::process::Output) {
@@ -64,10 +76,15 @@ fn run_and_simulate_agree_on_every_probe() {
     for file in [
         root.join("examples/lab/quickstart.json"),
         root.join("scenarios/netpol.json"),
+        root.join("scenarios/ipversion.json"),
+        root.join("scenarios/l4-edges.json"),
     ] {
         let (sim, _, _) = answers(&["simulate", "--json"], &file);
         let node = node.to_string_lossy().into_owned();
-        let (real, summary, out) = answers(&["run", "--json", "--node-bin", &node], &file);
+        let (real, summary, out) = answers(
+            &["run", "--json", "--timeout-ms", "500", "--node-bin", &node],
+            &file,
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         if stderr.contains("without the nftables backend") {
             // A branch where calico-node cannot enforce yet (no `nft` module merged).

@@ -212,7 +212,8 @@ fn a_failure_mid_way_removes_everything() {
     let seen = std::fs::read_to_string(&marker).unwrap();
     let _ = std::fs::remove_file(&marker);
     assert!(seen.contains(&format!("{p}-node")), "{seen}");
-    assert_eq!(seen.matches(p.as_str()).count(), 10, "{seen}");
+    // node, external side and 9 pods
+    assert_eq!(seen.matches(p.as_str()).count(), 11, "{seen}");
     // ...and none of it is left: no namespaces, no links in this namespace.
     assert!(namespaces_with(&p).is_empty(), "{:?}", namespaces_with(&p));
     assert!(String::from_utf8_lossy(&out.stderr).contains("node hook"));
@@ -247,7 +248,7 @@ fn sigterm_removes_everything() {
         std::thread::sleep(Duration::from_millis(20));
     };
     let _ = std::fs::remove_file(&pidfile);
-    assert_eq!(namespaces_with(&p).len(), 10);
+    assert_eq!(namespaces_with(&p).len(), 11);
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -353,5 +354,15 @@ fn dual_stack_pods_answer_ipv6_probes() {
     }
     let icmp6 = probes.iter().filter(|l| l["protocol"] == "ICMPv6").count();
     assert!(icmp6 >= 5, "{icmp6} ICMPv6 probes; {summary}");
+    // Probes to and from external addresses (behind the node's uplink) are sent too.
+    let external = |v: &Value| {
+        v.as_str()
+            .is_some_and(|s| s.parse::<std::net::IpAddr>().is_ok())
+    };
+    let ext = probes
+        .iter()
+        .filter(|l| external(&l["from"]) || external(&l["to"]))
+        .count();
+    assert!(ext >= 10, "{ext} external probes; {summary}");
     assert!(namespaces_with(&p).is_empty());
 }

@@ -92,21 +92,16 @@ fn latency_inner(
             ))
         })?;
     let kind = kind_of(probe).map_err(LabError::Scenario)?;
-    let src = lab
+    let v6 = wants_v6(probe);
+    let (src_ns, src_ip) = lab
         .topo
-        .pod(&probe.from)
-        .map(|p| p.netns.clone())
-        .ok_or_else(|| LabError::Scenario(format!("no pod {}", probe.from)))?;
+        .endpoint(&probe.from, v6)
+        .and_then(|(ns, ip)| Some((ns, ip?)))
+        .ok_or_else(|| LabError::Scenario(format!("no address for {}", probe.from)))?;
     let dst = lab
         .topo
-        .pod(&probe.to)
-        .and_then(|p| {
-            if wants_v6(probe) {
-                p.ip6.map(IpAddr::V6)
-            } else {
-                Some(IpAddr::V4(p.ip))
-            }
-        })
+        .endpoint(&probe.to, v6)
+        .and_then(|(_, ip)| ip)
         .ok_or_else(|| LabError::Scenario(format!("no address for {}", probe.to)))?;
     let (res_a, res_b) = (resources(scenario, case_a)?, resources(scenario, case_b)?);
     let node = lab
@@ -126,8 +121,22 @@ fn latency_inner(
     let mut to_b = Vec::new();
     let mut to_a = Vec::new();
     for _ in 0..rounds {
-        to_b.push(sample(node, res_b.clone(), &src, dst, kind, want_b)?);
-        to_a.push(sample(node, res_a.clone(), &src, dst, kind, !want_b)?);
+        to_b.push(sample(
+            node,
+            res_b.clone(),
+            (&src_ns, src_ip),
+            dst,
+            kind,
+            want_b,
+        )?);
+        to_a.push(sample(
+            node,
+            res_a.clone(),
+            (&src_ns, src_ip),
+            dst,
+            kind,
+            !want_b,
+        )?);
     }
     for (label, mut v) in [(format!("{a} -> {b}"), to_b), (format!("{b} -> {a}"), to_a)] {
         v.sort();
@@ -154,7 +163,7 @@ fn word(allowed: bool) -> &'static str {
 fn sample(
     node: &mut super::node::Node,
     resources: Vec<Resource>,
-    src: &str,
+    (src, src_ip): (&str, IpAddr),
     dst: IpAddr,
     kind: ProbeKind,
     want: bool,
@@ -170,7 +179,7 @@ fn sample(
             let mut streak = 0;
             while !stop.load(Ordering::Relaxed) && t0.elapsed() < SAMPLE_LIMIT {
                 let at = Instant::now();
-                match probe::send(&src, dst, kind, ATTEMPT_TIMEOUT) {
+                match probe::send(&src, Some(src_ip), dst, kind, ATTEMPT_TIMEOUT) {
                     Ok(answer) if answer == want => {
                         streak += 1;
                         let at = *first.get_or_insert(at);

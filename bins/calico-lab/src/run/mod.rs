@@ -146,11 +146,20 @@ fn skip_reason(p: &Probe, topo: &Topology, sctp: bool) -> Option<&'static str> {
     if p.loopback || p.from == p.to {
         return Some("loopback");
     }
-    let (Some(from), Some(to)) = (topo.pod(&p.from), topo.pod(&p.to)) else {
-        return Some("not between two lab pods");
+    let v6 = wants_v6(p);
+    let (Some((from_ns, from)), Some((to_ns, to))) =
+        (topo.endpoint(&p.from, v6), topo.endpoint(&p.to, v6))
+    else {
+        return Some("not a lab pod or external address (host endpoints are not in the lab)");
     };
-    if wants_v6(p) && (from.ip6.is_none() || to.ip6.is_none()) {
-        return Some("no IPv6 address on both pods");
+    if from_ns == to_ns {
+        return Some("both ends in the same namespace");
+    }
+    if topo.has_host_endpoints && (from_ns == topo.ext_ns || to_ns == topo.ext_ns) {
+        return Some("external traffic would cross host endpoints, which are not in the lab");
+    }
+    if from.is_none() || to.is_none() {
+        return Some("no address of the probe's family on both ends");
     }
     if p.protocol.eq_ignore_ascii_case("SCTP") && !sctp {
         return Some("this kernel has no SCTP");
@@ -228,7 +237,21 @@ pub fn setup(
             opts.node_bin.display()
         )));
     }
-    let topo = Topology::build(&opts.prefix, &pods, cleanup)?;
+    // Literal addresses in probes are external endpoints, behind the node's uplink.
+    let mut externals: Vec<IpAddr> = Vec::new();
+    for case in cases {
+        for p in &case.probes {
+            for who in [&p.from, &p.to] {
+                if let Ok(ip) = who.parse::<IpAddr>()
+                    && !externals.contains(&ip)
+                {
+                    externals.push(ip);
+                }
+            }
+        }
+    }
+    let mut topo = Topology::build(&opts.prefix, &pods, &externals, cleanup)?;
+    topo.has_host_endpoints = !scenario.model.host_endpoints.is_empty();
     if !opts.json {
         println!(
             "lab {}: node namespace {}, {} pod namespace(s) built in {:.0} ms",
@@ -249,8 +272,10 @@ pub fn setup(
             if skip_reason(p, &topo, sctp).is_some() {
                 continue;
             }
-            if let (Ok(ProbeKind::Port(proto, port)), Some(dst)) = (kind_of(p), topo.pod(&p.to)) {
-                wanted.insert((dst.netns.clone(), proto, port));
+            if let (Ok(ProbeKind::Port(proto, port)), Some((ns, _))) =
+                (kind_of(p), topo.endpoint(&p.to, wants_v6(p)))
+            {
+                wanted.insert((ns, proto, port));
             }
         }
     }
@@ -293,7 +318,20 @@ fn run_inner(
         out.case_started();
         if let Some(node) = lab.node.as_mut() {
             match crate::simulate::case_resources(&scenario.model, case) {
-                Ok((resources, _)) => node.program(resources)?,
+                Ok((resources, _)) => {
+                    // calico-node's datastore has this profile built in (and refuses writes).
+                    let resources = resources
+                        .into_iter()
+                        .filter(|r| {
+                            !(r.kind() == calico_model::Kind::Profile
+                                && r.name() == "projectcalico-default-allow")
+                        })
+                        .collect();
+                    if let Err(e) = node.program(resources) {
+                        out.error(case, &format!("case {}: {e}", case.id));
+                        continue;
+                    }
+                }
                 Err(e) => {
                     out.error(case, &e);
                     continue;
@@ -328,18 +366,15 @@ fn run_inner(
             let handles: Vec<_> = todo
                 .iter()
                 .map(|(p, kind)| {
-                    let src = topo.pod(&p.from).map(|x| x.netns.clone());
-                    let dst = topo.pod(&p.to).and_then(|x| {
-                        if wants_v6(p) {
-                            x.ip6.map(IpAddr::V6)
-                        } else {
-                            Some(IpAddr::V4(x.ip))
-                        }
-                    });
+                    let v6 = wants_v6(p);
+                    let src = topo.endpoint(&p.from, v6);
+                    let dst = topo.endpoint(&p.to, v6).and_then(|(_, ip)| ip);
                     let kind = *kind;
                     let timeout = opts.timeout;
                     s.spawn(move || match (src, dst) {
-                        (Some(src), Some(dst)) => probe::send(&src, dst, kind, timeout),
+                        (Some((ns, Some(src))), Some(dst)) => {
+                            probe::send(&ns, Some(src), dst, kind, timeout)
+                        }
                         _ => Err(LabError::Scenario("probe endpoint vanished".into())),
                     })
                 })

@@ -167,10 +167,12 @@ fn serve(proto: Proto, sock: Socket, stop: &AtomicBool) {
     }
 }
 
-/// Sends one probe from inside `src_ns` to `dst`; `Ok(true)` when the connection was
-/// established or the reply arrived within `timeout`.
+/// Sends one probe from inside `src_ns` (from `src_ip` when given: a namespace with several
+/// addresses) to `dst`; `Ok(true)` when the connection was established or the reply arrived
+/// within `timeout`.
 pub fn send(
     src_ns: &str,
+    src_ip: Option<IpAddr>,
     dst: IpAddr,
     kind: ProbeKind,
     timeout: Duration,
@@ -185,6 +187,7 @@ pub fn send(
             let sock = proto
                 .socket(Domain::for_address(SocketAddr::new(dst, port)))
                 .map_err(io)?;
+            bind_source(&sock, src_ip).map_err(io)?;
             let addr = SocketAddr::new(dst, port);
             match sock.connect_timeout(&addr.into(), timeout) {
                 Ok(()) => Ok(true),
@@ -203,16 +206,16 @@ pub fn send(
                 Err(e) => Err(io(e)),
             }
         }
-        ProbeKind::Port(Proto::Udp, port) => udp(dst, port, timeout).map_err(io),
+        ProbeKind::Port(Proto::Udp, port) => udp(src_ip, dst, port, timeout).map_err(io),
         ProbeKind::Icmp(t, code) => match dst {
-            IpAddr::V4(dst) => icmp(dst, t, code, timeout).map_err(io),
+            IpAddr::V4(dst) => icmp(src_ip, dst, t, code, timeout).map_err(io),
             IpAddr::V6(_) => Err(io(std::io::Error::new(
                 ErrorKind::InvalidInput,
                 "an ICMP (v4) probe to an IPv6 address",
             ))),
         },
         ProbeKind::Icmp6(code) => match dst {
-            IpAddr::V6(dst) => icmp6(dst, code, timeout).map_err(io),
+            IpAddr::V6(dst) => icmp6(src_ip, dst, code, timeout).map_err(io),
             IpAddr::V4(_) => Err(io(std::io::Error::new(
                 ErrorKind::InvalidInput,
                 "an ICMPv6 probe to an IPv4 address",
@@ -221,13 +224,21 @@ pub fn send(
     }
 }
 
+/// Binds `sock` to a source address (port 0), when one is given.
+fn bind_source(sock: &Socket, src: Option<IpAddr>) -> std::io::Result<()> {
+    match src {
+        Some(ip) => sock.bind(&SocketAddr::new(ip, 0).into()),
+        None => Ok(()),
+    }
+}
+
 static NEXT_ID: AtomicU16 = AtomicU16::new(1);
 
-fn udp(dst: IpAddr, port: u16, timeout: Duration) -> std::io::Result<bool> {
-    let any: IpAddr = if dst.is_ipv6() {
-        Ipv6Addr::UNSPECIFIED.into()
-    } else {
-        Ipv4Addr::UNSPECIFIED.into()
+fn udp(src: Option<IpAddr>, dst: IpAddr, port: u16, timeout: Duration) -> std::io::Result<bool> {
+    let any: IpAddr = match src {
+        Some(ip) => ip,
+        None if dst.is_ipv6() => Ipv6Addr::UNSPECIFIED.into(),
+        None => Ipv4Addr::UNSPECIFIED.into(),
     };
     let sock = std::net::UdpSocket::bind((any, 0))?;
     sock.connect((dst, port))?;
@@ -277,7 +288,13 @@ fn checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-fn icmp(dst: Ipv4Addr, icmp_type: u8, code: u8, timeout: Duration) -> std::io::Result<bool> {
+fn icmp(
+    src: Option<IpAddr>,
+    dst: Ipv4Addr,
+    icmp_type: u8,
+    code: u8,
+    timeout: Duration,
+) -> std::io::Result<bool> {
     let reply_type = match icmp_type {
         8 => 0,
         13 => 14,
@@ -289,6 +306,7 @@ fn icmp(dst: Ipv4Addr, icmp_type: u8, code: u8, timeout: Duration) -> std::io::R
         }
     };
     let sock = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))?;
+    bind_source(&sock, src)?;
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let mut pkt = vec![icmp_type, code, 0, 0];
     pkt.extend_from_slice(&id.to_be_bytes());
@@ -340,8 +358,9 @@ fn icmp(dst: Ipv4Addr, icmp_type: u8, code: u8, timeout: Duration) -> std::io::R
 
 /// ICMPv6 echo over a raw socket (the kernel fills in the checksum and strips the IPv6
 /// header); the reply is matched by type 129 and identifier.
-fn icmp6(dst: Ipv6Addr, code: u8, timeout: Duration) -> std::io::Result<bool> {
+fn icmp6(src: Option<IpAddr>, dst: Ipv6Addr, code: u8, timeout: Duration) -> std::io::Result<bool> {
     let sock = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
+    bind_source(&sock, src)?;
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let mut pkt = vec![128, code, 0, 0];
     pkt.extend_from_slice(&id.to_be_bytes());

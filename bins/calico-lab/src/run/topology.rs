@@ -3,10 +3,11 @@
 //! `ee:ee:ee:ee:ee:ee`) in the node namespace and `eth0` in the pod, the pod IP as a /32 on
 //! `eth0`, a default route via the link-local gateway 169.254.1.1 (answered by proxy ARP on
 //! the host end), and a /32 route to the pod on the host end. The node namespace forwards
-//! IPv4 and has an uplink veth with the default route, so proxy ARP has a route to answer
-//! for (a real node's default route plays that role).
+//! IPv4 and IPv6 and has an uplink veth with the default routes, so proxy ARP has a route to
+//! answer for (a real node's default route plays that role); the uplink's other end is in an
+//! "external" namespace holding the non-pod addresses the scenario's probes use.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use calico_model::k8s::interface_name;
@@ -76,6 +77,12 @@ pub struct Topology {
     pub prefix: String,
     /// The node namespace.
     pub node_ns: String,
+    /// The namespace behind the node's uplink, holding the scenario's external addresses.
+    pub ext_ns: String,
+    /// External (non-pod) addresses probes use, all in [`Topology::ext_ns`].
+    pub externals: Vec<IpAddr>,
+    /// The scenario has host endpoints (not wired in the lab; external probes skip).
+    pub has_host_endpoints: bool,
     /// The pods, in the order given.
     pub pods: Vec<PodNet>,
     /// How long building took.
@@ -98,7 +105,12 @@ fn sanitize(s: &str) -> String {
 impl Topology {
     /// Creates the namespaces and links; on any error what was created is removed again.
     /// Every namespace is registered with `cleanup` before it is created.
-    pub fn build(prefix: &str, pods: &[PodSpec], cleanup: &Cleanup) -> Result<Self, LabError> {
+    pub fn build(
+        prefix: &str,
+        pods: &[PodSpec],
+        externals: &[IpAddr],
+        cleanup: &Cleanup,
+    ) -> Result<Self, LabError> {
         let start = Instant::now();
         let node_ns = format!("{prefix}-node");
         let nets: Vec<PodNet> = pods
@@ -123,6 +135,9 @@ impl Topology {
         let topo = Topology {
             prefix: prefix.to_string(),
             node_ns: node_ns.clone(),
+            ext_ns: format!("{prefix}-ext"),
+            externals: externals.to_vec(),
+            has_host_endpoints: false,
             pods: nets,
             build_time: Duration::ZERO,
             cleanup: cleanup.clone(),
@@ -137,11 +152,19 @@ impl Topology {
     fn create(&self) -> Result<(), LabError> {
         let _busy = self.cleanup.busy();
         self.cleanup.namespace(&self.node_ns);
+        self.cleanup.namespace(&self.ext_ns);
         for p in &self.pods {
             self.cleanup.namespace(&p.netns);
         }
         // Namespaces and veth pairs, each end created directly in its namespace.
-        let mut root = vec![format!("netns add {}", self.node_ns)];
+        let mut root = vec![
+            format!("netns add {}", self.node_ns),
+            format!("netns add {}", self.ext_ns),
+            format!(
+                "link add {UPLINK} netns {} address ee:ee:ee:ee:ee:ee type veth peer name eth0 netns {}",
+                self.node_ns, self.ext_ns
+            ),
+        ];
         for p in &self.pods {
             root.push(format!("netns add {}", p.netns));
         }
@@ -193,12 +216,12 @@ impl Topology {
         }
         // The node's side: links up, sysctls as the CNI plugin and Felix set them, routes.
         self.node_sysctls()?;
+        self.ext_side()?;
         let mut node = vec![
             "link set lo up".to_string(),
-            format!("link add {UPLINK} type veth peer name {UPLINK}-p"),
-            format!("link set {UPLINK}-p up"),
             format!("link set {UPLINK} up"),
             format!("route add default dev {UPLINK}"),
+            format!("route add ::/0 dev {UPLINK}"),
         ];
         for p in &self.pods {
             node.push(format!("link set {} up", p.host_if));
@@ -220,6 +243,22 @@ impl Topology {
         ip_batch(Some(&self.node_ns), &routes, false)
     }
 
+    /// The external side: every external address on `eth0`, routes back through the node
+    /// (IPv4 on-link, answered by the node's proxy ARP; IPv6 via the uplink's link-local).
+    fn ext_side(&self) -> Result<(), LabError> {
+        in_netns_write(&self.ext_ns, &[("ipv6/conf/eth0/accept_dad", "0")])?;
+        let mut lines = vec!["link set lo up".to_string(), "link set eth0 up".to_string()];
+        for ip in &self.externals {
+            lines.push(match ip {
+                IpAddr::V4(a) => format!("addr add {a}/32 dev eth0"),
+                IpAddr::V6(a) => format!("addr add {a}/128 dev eth0 nodad"),
+            });
+        }
+        lines.push("route add default dev eth0".to_string());
+        lines.push(format!("route add default via {HOST_LL6} dev eth0"));
+        ip_batch(Some(&self.ext_ns), &lines, false)
+    }
+
     /// The node's sysctls, as the CNI plugin and Felix set them; written before the host
     /// ends go up so that IPv6 needs no duplicate address detection.
     fn node_sysctls(&self) -> Result<(), LabError> {
@@ -227,8 +266,8 @@ impl Topology {
             ("ipv4/ip_forward".into(), "1"),
             ("ipv6/conf/all/forwarding".into(), "1"),
         ];
-        for p in &self.pods {
-            let i = &p.host_if;
+        let ifaces = self.pods.iter().map(|p| p.host_if.as_str()).chain([UPLINK]);
+        for i in ifaces {
             values.push((format!("ipv4/conf/{i}/proxy_arp"), "1"));
             values.push((format!("ipv4/neigh/{i}/proxy_delay"), "0"));
             values.push((format!("ipv4/conf/{i}/route_localnet"), "1"));
@@ -241,6 +280,24 @@ impl Topology {
         in_netns_write(&self.node_ns, &refs)
     }
 
+    /// Where a probe end lives: a pod (`<namespace>/<pod>`) or an external address; its
+    /// namespace, and its address of the family asked for (`None` if it has none).
+    pub fn endpoint(&self, who: &str, v6: bool) -> Option<(String, Option<IpAddr>)> {
+        if let Ok(ip) = who.parse::<IpAddr>() {
+            return self
+                .externals
+                .contains(&ip)
+                .then(|| (self.ext_ns.clone(), (ip.is_ipv6() == v6).then_some(ip)));
+        }
+        let p = self.pod(who)?;
+        let ip = if v6 {
+            p.ip6.map(IpAddr::V6)
+        } else {
+            Some(IpAddr::V4(p.ip))
+        };
+        Some((p.netns.clone(), ip))
+    }
+
     /// The pod named `<namespace>/<pod>`.
     pub fn pod(&self, key: &str) -> Option<&PodNet> {
         self.pods.iter().find(|p| p.key == key)
@@ -248,7 +305,7 @@ impl Topology {
 
     /// Removes every namespace (and so every link) of this run.
     pub fn teardown(&mut self) -> Result<(), LabError> {
-        let mut names = vec![self.node_ns.clone()];
+        let mut names = vec![self.node_ns.clone(), self.ext_ns.clone()];
         names.extend(self.pods.iter().map(|p| p.netns.clone()));
         super::netns::delete(&names)
     }
