@@ -18,6 +18,9 @@
 //! [`RouteOptions::ip_forwarding`] the global `ipv4/ip_forward=1` (and
 //! `ipv6/conf/all/forwarding=1`) is set too.
 //!
+//! When the endpoint's MAC is known, each of its IPv4 addresses also gets a permanent ARP entry
+//! on the interface (Felix's static ARP entries), so the host never has to resolve it.
+//!
 //! **Interfaces that do not exist yet.** A route whose interface is missing or down (the
 //! kernel refuses a route through a down device) is kept *pending*. The manager subscribes to
 //! netlink's link multicast group (`RTNLGRP_LINK`) and programs an interface's sysctls and
@@ -38,6 +41,7 @@ use futures::{StreamExt, TryStreamExt};
 use ipnet::IpNet;
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::neighbour::NeighbourState;
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
 };
@@ -68,6 +72,8 @@ pub struct RouteOptions {
     pub proc_sys: PathBuf,
     /// Watch link events to program interfaces as they appear.
     pub watch_links: bool,
+    /// Add a permanent ARP entry for each workload IPv4 address with a known MAC.
+    pub static_arp: bool,
 }
 
 impl Default for RouteOptions {
@@ -80,6 +86,7 @@ impl Default for RouteOptions {
             sysctls: true,
             proc_sys: PathBuf::from("/proc/sys"),
             watch_links: true,
+            static_arp: true,
         }
     }
 }
@@ -93,6 +100,8 @@ pub struct RouteReport {
     pub routes_deleted: usize,
     /// Sysctl files written.
     pub sysctls_written: usize,
+    /// Static ARP entries written.
+    pub neighbours_written: usize,
     /// Interfaces still waiting to appear (or come up).
     pub pending_interfaces: usize,
 }
@@ -100,13 +109,14 @@ pub struct RouteReport {
 impl RouteReport {
     /// Objects changed (routes written or deleted, sysctls written).
     pub fn objects_changed(&self) -> usize {
-        self.routes_written + self.routes_deleted + self.sysctls_written
+        self.routes_written + self.routes_deleted + self.sysctls_written + self.neighbours_written
     }
 
     fn add(&mut self, other: &RouteReport) {
         self.routes_written += other.routes_written;
         self.routes_deleted += other.routes_deleted;
         self.sysctls_written += other.sysctls_written;
+        self.neighbours_written += other.neighbours_written;
         self.pending_interfaces = other.pending_interfaces;
     }
 }
@@ -116,6 +126,17 @@ impl RouteReport {
 struct IfaceWant {
     /// The endpoint may send from addresses other than its own (rp_filter off).
     allow_spoofing: bool,
+    /// Static ARP entries (workload IPv4 address → its MAC).
+    arp: Vec<(Ipv4Addr, [u8; 6])>,
+}
+
+/// Parses `aa:bb:cc:dd:ee:ff`.
+fn parse_mac(mac: &str) -> Option<[u8; 6]> {
+    let bytes: Vec<u8> = mac
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16).ok())
+        .collect::<Option<_>>()?;
+    <[u8; 6]>::try_from(bytes).ok()
 }
 
 /// Keeps workload routes and interface sysctls in line with the desired state. See the
@@ -309,6 +330,17 @@ impl Inner {
                 wep.interface_name.clone(),
                 IfaceWant {
                     allow_spoofing: !wep.allow_spoofed_source_prefixes.is_empty(),
+                    arp: match parse_mac(&wep.mac) {
+                        Some(mac) if self.options.static_arp => wep
+                            .ipv4_nets
+                            .iter()
+                            .filter_map(|n| match n {
+                                IpNet::V4(v4) if v4.prefix_len() == 32 => Some((v4.addr(), mac)),
+                                _ => None,
+                            })
+                            .collect(),
+                        _ => Vec::new(),
+                    },
                 },
             );
         }
@@ -381,7 +413,7 @@ impl Inner {
     fn up_to_date(&self) -> bool {
         self.pending.is_empty()
             && self.programmed == self.desired
-            && (!self.options.sysctls
+            && (!(self.options.sysctls || self.options.static_arp)
                 || (self.configured.len() == self.interfaces.len()
                     && self
                         .interfaces
@@ -444,14 +476,21 @@ impl Inner {
             self.pending.insert(name.to_owned());
             return Ok(report);
         };
-        if self.options.sysctls && (full || self.configured.get(name) != Some(&want)) {
-            report.sysctls_written += self.set_iface_sysctls(name, &want)?;
-            self.configured.insert(name.to_owned(), want);
-        }
         if !up {
-            // The kernel refuses routes through a down device; wait for it to come up.
+            // The kernel refuses routes through a down device; wait for it to come up (Felix
+            // too configures an interface once it is up).
             self.pending.insert(name.to_owned());
             return Ok(report);
+        }
+        if full || self.configured.get(name) != Some(&want) {
+            if self.options.sysctls {
+                report.sysctls_written += self.set_iface_sysctls(name, &want)?;
+            }
+            for (ip, mac) in &want.arp {
+                self.replace_static_arp(index, name, *ip, mac).await?;
+                report.neighbours_written += 1;
+            }
+            self.configured.insert(name.to_owned(), want);
         }
         let dsts: Vec<IpNet> = self.by_iface.get(name).cloned().unwrap_or_default();
         for dst in dsts {
@@ -515,6 +554,24 @@ impl Inner {
                 .table_id(u32::from(RouteHeader::RT_TABLE_MAIN))
                 .build(),
         }
+    }
+
+    async fn replace_static_arp(
+        &self,
+        index: u32,
+        iface: &str,
+        ip: Ipv4Addr,
+        mac: &[u8; 6],
+    ) -> Result<()> {
+        self.handle
+            .neighbours()
+            .add(index, IpAddr::V4(ip))
+            .link_layer_address(mac)
+            .state(NeighbourState::Permanent)
+            .replace()
+            .execute()
+            .await
+            .map_err(|e| netlink_err(format!("static ARP entry {ip} dev {iface}"), e))
     }
 
     async fn replace_route(&self, dst: IpNet, index: u32, iface: &str) -> Result<()> {

@@ -183,7 +183,8 @@ fn routes_sysctls_pending_interfaces_and_stale_cleanup() {
             Some(routes),
             Some(StatusWriter::new(&status_prefix)),
         );
-        let web = wep("web", "cali1", "10.65.0.1/32", Some("fd00:65::1/128"));
+        let mut web = wep("web", "cali1", "10.65.0.1/32", Some("fd00:65::1/128"));
+        web.mac = "ee:ee:ee:00:00:01".into();
         let db = wep("db", "cali2", "10.65.0.2/32", None);
 
         // Before InSync nothing is programmed.
@@ -224,6 +225,13 @@ fn routes_sysctls_pending_interfaces_and_stale_cleanup() {
         );
         let scoped = ns.ip(&["-4", "route", "show", "10.65.0.1/32"]);
         assert!(scoped.contains("scope link"), "{scoped}");
+
+        // A permanent ARP entry for the workload's MAC.
+        let neigh = ns.ip(&["-4", "neigh", "show", "dev", "cali1"]);
+        assert!(
+            neigh.contains("10.65.0.1 lladdr ee:ee:ee:00:00:01 PERMANENT"),
+            "{neigh}"
+        );
 
         // Sysctls of the workload interface, and global forwarding.
         assert_eq!(ns.sysctl("net/ipv4/conf/cali1/proxy_arp"), "1");

@@ -96,3 +96,38 @@ fn status_files_follow_endpoints_after_in_sync() {
         assert_eq!(status, EndpointStatus::of(&db));
     });
 }
+
+#[test]
+fn a_failed_status_write_is_reported_and_the_next_resync_repairs_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = tmp.path().join("prefix");
+    // The prefix is a file, so the status directory cannot be created.
+    std::fs::write(&prefix, "not a directory").unwrap();
+    let mut dp = LinuxDataplane::new(
+        Box::new(RecordingDataplane::default()),
+        None,
+        Some(StatusWriter::new(&prefix)),
+    );
+    rt().block_on(async {
+        let err = dp
+            .apply(vec![
+                DataplaneUpdate::WorkloadEndpointUpdate(wep("web", "cali1", "10.65.0.1/32")),
+                DataplaneUpdate::InSync,
+            ])
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("endpoint-status"), "{err}");
+        // The policy backend kept the batch.
+        assert!(dp.state().in_sync);
+        assert_eq!(dp.state().workload_endpoints.len(), 1);
+
+        std::fs::remove_file(&prefix).unwrap();
+        let report = dp.resync().await.unwrap();
+        assert_eq!(report.objects_changed, 1);
+        assert!(
+            prefix
+                .join("endpoint-status/k8s default%2Fweb eth0")
+                .exists()
+        );
+    });
+}

@@ -25,6 +25,10 @@ pub struct EnvOverrides {
     pub ignored: Vec<String>,
 }
 
+/// `FELIX_*` variables that are not FelixConfiguration fields but are read elsewhere (so
+/// they are not reported as unknown).
+const ENV_ONLY: &[&str] = &["FELIXHOSTNAME"];
+
 /// Field names of FelixConfigurationSpec, keyed by their lower-case form.
 fn field_names() -> BTreeMap<String, String> {
     let schema = schemars::schema_for!(FelixConfigurationSpec);
@@ -77,6 +81,9 @@ pub fn env_overrides(env: &HashMap<String, String>) -> EnvOverrides {
         let Some(suffix) = key.strip_prefix(FELIX_ENV_PREFIX) else {
             continue;
         };
+        if ENV_ONLY.iter().any(|n| n.eq_ignore_ascii_case(suffix)) {
+            continue;
+        }
         let raw = &env[key];
         let Some(field) = names.get(&suffix.to_ascii_lowercase()) else {
             out.ignored
@@ -150,6 +157,7 @@ mod tests {
             ("FELIX_NFTABLESMODE", "enabled"),
             ("FELIX_NOSUCHTHING", "1"),
             ("FELIX_HEALTHPORT2", "1"),
+            ("FELIX_FELIXHOSTNAME", "node9"),
             ("PATH", "/bin"),
         ]));
         let spec = effective(&Value::Null, &o);

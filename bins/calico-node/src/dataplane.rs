@@ -37,6 +37,35 @@ impl FromStr for DataplaneKind {
     }
 }
 
+/// The `none` dataplane for a long-running agent: the recording backend without its batch
+/// history (which would grow without bound).
+#[derive(Debug, Default)]
+struct DryRun(RecordingDataplane);
+
+#[async_trait::async_trait]
+impl Dataplane for DryRun {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    async fn apply(
+        &mut self,
+        batch: Vec<calico_dataplane::DataplaneUpdate>,
+    ) -> calico_dataplane::Result<calico_dataplane::ApplyReport> {
+        let report = self.0.apply(batch).await;
+        self.0.batches.clear();
+        report
+    }
+
+    async fn resync(&mut self) -> calico_dataplane::Result<calico_dataplane::ApplyReport> {
+        self.0.resync().await
+    }
+
+    fn state(&self) -> &calico_dataplane::DesiredState {
+        self.0.state()
+    }
+}
+
 /// Route manager settings from the effective configuration.
 pub fn route_options(config: &FelixConfigurationSpec) -> RouteOptions {
     RouteOptions {
@@ -58,7 +87,7 @@ pub fn build(
     config: &FelixConfigurationSpec,
 ) -> anyhow::Result<Box<dyn Dataplane>> {
     match kind {
-        DataplaneKind::None => Ok(Box::new(RecordingDataplane::default())),
+        DataplaneKind::None => Ok(Box::new(DryRun::default())),
         DataplaneKind::Nftables => {
             let policy = nftables_backend()?;
             let routes = RouteManager::new(route_options(config))?;

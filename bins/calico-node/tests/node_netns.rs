@@ -222,3 +222,62 @@ spec: {node: node1, orchestrator: k8s, pod: web, endpoint: eth0,
     );
     stop_node(&mut lab, pid);
 }
+
+/// Figures for docs/NODE.md, not an assertion: how long after a WorkloadEndpoint is written
+/// to the datastore its status file appears (what the CNI plugin waits for), through the
+/// syncer, the calculation graph, nftables and the status writer.
+/// `cargo test -p calico-node --features nftables --test node_netns -- --ignored --nocapture`
+#[test]
+#[ignore = "measurement; run by hand"]
+fn measure_endpoint_write_to_status_file() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("SKIP (not root): measurement needs root");
+        return;
+    }
+    let ns = format!("calt-nodem-{}", std::process::id());
+    run(&["ip", "netns", "add", &ns]);
+    let mut lab = Lab {
+        ns: ns.clone(),
+        node: None,
+    };
+    run(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("datastore.db");
+    write_resources(
+        &db,
+        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: allow-dns}\n\
+         spec: {selector: all(), egress: [{action: Allow, protocol: UDP, destination: {ports: [53]}}]}\n",
+    );
+    let status = tmp.path().join("status");
+    let health = 19099;
+    let pid = spawn_node(&mut lab, &db, &status, health);
+    wait_for("readiness", || {
+        get_in_ns(&ns, health, "/readiness") == Some(200)
+    });
+    let mut samples = Vec::new();
+    for i in 0..40 {
+        let yaml = format!(
+            "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\n\
+             metadata: {{name: node1-k8s-pod{i}-eth0, namespace: default, labels: {{app: web}}}}\n\
+             spec: {{node: node1, orchestrator: k8s, pod: pod{i}, endpoint: eth0,\n\
+             interfaceName: cali{i:011}, ipNetworks: [10.67.0.{}/32]}}\n",
+            i + 1
+        );
+        let file = status.join(format!("endpoint-status/k8s default%2Fpod{i} eth0"));
+        let t = Instant::now();
+        write_resources(&db, &yaml);
+        while !file.exists() {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        samples.push(t.elapsed());
+    }
+    samples.sort();
+    eprintln!(
+        "WorkloadEndpoint write -> status file: p50 {:?}, p99 {:?}, max {:?} ({} samples)",
+        samples[samples.len() / 2],
+        samples[samples.len() * 99 / 100],
+        samples[samples.len() - 1],
+        samples.len()
+    );
+    stop_node(&mut lab, pid);
+}
