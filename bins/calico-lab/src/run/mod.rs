@@ -328,6 +328,10 @@ fn run_inner(
                         })
                         .collect();
                     if let Err(e) = node.program(resources) {
+                        if cleanup.exited("calico-node").is_some() {
+                            // Nothing more can be programmed: stop the run.
+                            return Err(e);
+                        }
                         out.error(case, &format!("case {}: {e}", case.id));
                         continue;
                     }
