@@ -45,6 +45,25 @@ pub struct Model {
     pub host_endpoints: BTreeMap<String, HostEndpointModel>,
 }
 
+impl Model {
+    /// Every pod instance: (`<ns>/<pod>`, namespace, pod name, addresses), in namespace then
+    /// pod order. A pod exists in every namespace unless it lists `namespaces`.
+    pub fn pod_instances(&self) -> Vec<(String, &str, &str, Vec<String>)> {
+        let mut out = Vec::new();
+        for ns in self.namespaces.keys() {
+            for (pod, p) in &self.pods {
+                if p.namespaces.as_ref().is_some_and(|list| !list.contains(ns)) {
+                    continue;
+                }
+                let key = format!("{ns}/{pod}");
+                let ips = self.pod_ips.get(&key).map(|i| i.all()).unwrap_or_default();
+                out.push((key, ns.as_str(), pod.as_str(), ips));
+            }
+        }
+        out
+    }
+}
+
 /// Something with labels.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct Labelled {

@@ -15,6 +15,9 @@ use calico_policy::CalcGraph;
 use calico_policy::eval::{DataplaneState, Evaluator, Packet, Verdict};
 use calico_policy::ir::proto;
 
+use serde_json::json;
+
+use crate::report::{Outcome, Reporter};
 use crate::scenario::{Case, Model, Probe, Scenario};
 
 /// The node every simulated endpoint is on.
@@ -48,8 +51,6 @@ pub enum CaseError {
 /// The answer to one probe.
 #[derive(Debug)]
 pub struct ProbeResult {
-    /// The probe.
-    pub probe: Probe,
     /// What the evaluator says.
     pub verdict: Verdict,
 }
@@ -91,44 +92,40 @@ pub fn case_resources(model: &Model, case: &Case) -> Result<CaseInputs, CaseErro
             out.push(service_account_to_profile(ns, sa, &s.labels).into());
         }
     }
-    for (pod, p) in &model.pods {
-        for ns in model.namespaces.keys() {
-            if p.namespaces.as_ref().is_some_and(|list| !list.contains(ns)) {
-                continue;
-            }
-            let key = format!("{ns}/{pod}");
-            let ips: Vec<String> = model.pod_ips.get(&key).map(|i| i.all()).unwrap_or_default();
-            let labels = overrides
-                .and_then(|o| o.pod_labels.get(&key))
-                .unwrap_or(&p.labels)
-                .clone();
-            let info = PodInfo {
-                namespace: ns.clone(),
-                name: pod.clone(),
-                labels,
-                node_name: NODE.into(),
-                service_account_name: p.service_account_name.clone(),
-                phase: "Running".into(),
-                pod_ip: ips.first().cloned().unwrap_or_default(),
-                pod_ips: ips.clone(),
-                ports: p
-                    .container_ports
-                    .iter()
-                    .map(|c| PodContainerPort {
-                        name: c.name.clone(),
-                        container_port: c.container_port,
-                        protocol: c.protocol.clone(),
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            };
-            let wep = pod_to_workload_endpoint(&info)
-                .map_err(|e| err(case, format!("pod {key}: {e}")))?;
-            let parsed: Vec<IpAddr> = ips.iter().filter_map(|s| s.parse().ok()).collect();
-            addresses.insert(key, parsed);
-            out.push(wep.into());
-        }
+    for (key, ns, pod, ips) in model.pod_instances() {
+        let Some(p) = model.pods.get(pod) else {
+            continue;
+        };
+        let labels = overrides
+            .and_then(|o| o.pod_labels.get(&key))
+            .unwrap_or(&p.labels)
+            .clone();
+        let info = PodInfo {
+            namespace: ns.to_string(),
+            name: pod.to_string(),
+            labels,
+            node_name: NODE.into(),
+            service_account_name: p.service_account_name.clone(),
+            phase: "Running".into(),
+            pod_ip: ips.first().cloned().unwrap_or_default(),
+            pod_ips: ips.clone(),
+            ports: p
+                .container_ports
+                .iter()
+                .map(|c| PodContainerPort {
+                    name: c.name.clone(),
+                    container_port: c.container_port,
+                    protocol: c.protocol.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let wep =
+            pod_to_workload_endpoint(&info).map_err(|e| err(case, format!("pod {key}: {e}")))?;
+        let parsed: Vec<IpAddr> = ips.iter().filter_map(|s| s.parse().ok()).collect();
+        addresses.insert(key, parsed);
+        out.push(wep.into());
     }
     for (name, h) in &model.host_endpoints {
         let hep = HostEndpoint::new(
@@ -289,81 +286,58 @@ impl SimulatedCase {
             other => return Err(perr(format!("unknown protocol {other:?}"))),
         };
         let verdict = Evaluator::new(&self.state).evaluate(&packet);
-        Ok(ProbeResult {
-            probe: probe.clone(),
-            verdict,
-        })
+        Ok(ProbeResult { verdict })
     }
 }
 
-/// Totals over a run.
-#[derive(Debug, Default)]
-pub struct Summary {
-    /// Cases run.
-    pub cases: usize,
-    /// Cases that could not be set up.
-    pub case_errors: usize,
-    /// Probes answered.
-    pub probes: usize,
-    /// Probes whose answer matched the expectation.
-    pub matched: usize,
-    /// Non-loopback probes whose answer differed.
-    pub mismatched: usize,
-    /// Loopback probes whose answer differed.
-    pub mismatched_loopback: usize,
+/// What decided a verdict: as JSON (`egress`, `ingress`) and as text lines.
+pub fn trace(v: &Verdict) -> (serde_json::Value, Vec<String>) {
+    let lines = [&v.egress, &v.ingress]
+        .into_iter()
+        .flatten()
+        .map(|d| format!("{:?} {}: {}", d.direction, d.endpoint, d.decision))
+        .collect();
+    (json!({"egress": v.egress, "ingress": v.ingress}), lines)
 }
 
-/// Runs `cases` (all, or only `only`), calling `report` for each probe result or case error.
-pub fn run(
-    scenario: &Scenario,
-    only: Option<&str>,
-    mut report: impl FnMut(&Case, Result<&ProbeResult, &CaseError>),
-) -> Summary {
-    let mut s = Summary::default();
+/// Runs `cases` (all, or only `only`), reporting each probe result or case error.
+pub fn run(scenario: &Scenario, only: Option<&str>, out: &mut Reporter) {
     for case in scenario
         .cases
         .iter()
         .filter(|c| only.is_none_or(|id| c.id == id))
     {
-        s.cases += 1;
+        out.case_started();
         let sim = match simulate_case(&scenario.model, case) {
             Ok(sim) if !sim.rejected.is_empty() => {
                 // A resource of the case failed validation: report it rather than quietly
                 // simulating without it.
-                s.case_errors += 1;
                 let e = CaseError::Resource {
                     case: case.id.clone(),
                     what: format!("rejected by validation: {}", sim.rejected.join("; ")),
                 };
-                report(case, Err(&e));
+                out.error(case, &e);
                 continue;
             }
             Ok(sim) => sim,
             Err(e) => {
-                s.case_errors += 1;
-                report(case, Err(&e));
+                out.error(case, &e);
                 continue;
             }
         };
         for probe in &case.probes {
             match sim.probe(case, probe) {
-                Ok(r) => {
-                    s.probes += 1;
-                    if r.verdict.allowed == probe.allowed {
-                        s.matched += 1;
-                    } else if probe.loopback {
-                        s.mismatched_loopback += 1;
-                    } else {
-                        s.mismatched += 1;
-                    }
-                    report(case, Ok(&r));
-                }
-                Err(e) => {
-                    s.case_errors += 1;
-                    report(case, Err(&e));
-                }
+                Ok(r) => out.probe(
+                    case,
+                    &Outcome {
+                        probe,
+                        allowed: r.verdict.allowed,
+                        trace: Some(trace(&r.verdict)),
+                    },
+                ),
+                Err(e) => out.error(case, &e),
             }
         }
+        out.case_done(case);
     }
-    s
 }
