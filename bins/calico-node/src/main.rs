@@ -232,7 +232,7 @@ async fn run(args: Args, env: HashMap<String, String>) -> anyhow::Result<()> {
         overrides,
         failures: 0,
         retry_at: None,
-        seen_revision: 0,
+        seen_updates: 0,
     };
     let result = agent.main_loop(rx, &mut *dp, &mut felix).await;
     syncer.stop().await;
@@ -251,8 +251,8 @@ struct Agent {
     overrides: config::EnvOverrides,
     failures: u32,
     retry_at: Option<tokio::time::Instant>,
-    /// The highest (numeric) datastore revision among the events given to the graph.
-    seen_revision: u64,
+    /// Datastore update events given to the graph so far.
+    seen_updates: u64,
 }
 
 async fn shutdown_signal() -> std::io::Result<&'static str> {
@@ -282,14 +282,8 @@ impl Agent {
                 };
                 self.metrics.update(|v| v.resync_state = state);
             }
-            SyncEvent::Update {
-                key,
-                value,
-                revision,
-            } => {
-                if let Ok(r) = revision.parse::<u64>() {
-                    self.seen_revision = self.seen_revision.max(r);
-                }
+            SyncEvent::Update { key, value, .. } => {
+                self.seen_updates += 1;
                 if value.is_some() {
                     self.cluster.insert(key.clone());
                 } else {
@@ -349,12 +343,12 @@ impl Agent {
     }
 
     async fn apply(&mut self, dp: &mut dyn calico_dataplane::Dataplane) {
-        let upto = self.seen_revision;
+        let upto = self.seen_updates;
         if self.pending.is_empty() {
             // Nothing to program: everything seen so far is in effect, once the dataplane
             // is in sync and no retry is outstanding.
             if self.failures == 0 && dp.state().in_sync {
-                self.metrics.update(|v| v.applied_revision = upto);
+                self.metrics.update(|v| v.applied_updates = upto);
             }
             return;
         }
@@ -365,7 +359,7 @@ impl Agent {
         self.metrics.observe_apply(started.elapsed().as_secs_f64());
         self.metrics.update(|v| v.dataplane_messages += n);
         if result.is_ok() && dp.state().in_sync {
-            self.metrics.update(|v| v.applied_revision = upto);
+            self.metrics.update(|v| v.applied_updates = upto);
         }
         self.after(dp, result);
     }

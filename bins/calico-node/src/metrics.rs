@@ -49,8 +49,9 @@ pub struct Values {
     pub ipset_members: u64,
     /// Routes in the desired state.
     pub routes: u64,
-    /// The highest datastore revision whose effect the dataplane has applied.
-    pub applied_revision: u64,
+    /// Datastore update events whose effect the dataplane has applied (all of the first
+    /// `applied_updates` events received are in effect).
+    pub applied_updates: u64,
 }
 
 /// Thread-safe metrics.
@@ -108,10 +109,10 @@ impl Metrics {
             v.dataplane_messages,
         );
         metric(
-            "calico_node_datastore_applied_revision",
-            "gauge",
-            "Highest datastore revision whose changes are programmed in the dataplane.",
-            v.applied_revision,
+            "calico_node_applied_updates",
+            "counter",
+            "Datastore update events received whose effect is programmed in the dataplane.",
+            v.applied_updates,
         );
         metric(
             "felix_resyncs_started",

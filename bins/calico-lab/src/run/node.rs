@@ -22,8 +22,8 @@ use super::netns::{Cleanup, enter};
 pub const HEALTH_PORT: u16 = 9099;
 /// The Prometheus port calico-node is given (inside the node namespace).
 pub const METRICS_PORT: u16 = 9091;
-/// The gauge calico-node exports: the highest datastore revision it has applied.
-pub const APPLIED_REVISION_METRIC: &str = "calico_node_datastore_applied_revision";
+/// The counter calico-node exports: datastore update events whose effect it has applied.
+pub const APPLIED_UPDATES_METRIC: &str = "calico_node_applied_updates";
 /// The name of the marker resource written last for every case.
 pub const MARKER: &str = "calico-lab-marker";
 /// Felix's counter of datastore updates processed by the calculation graph.
@@ -272,8 +272,9 @@ impl Node {
         None
     }
 
-    /// Waits until calico-node has applied everything written so far: the applied-revision
-    /// gauge reached `revision`; or, for a calico-node without that gauge, its processed
+    /// Waits until calico-node has applied everything written so far: its applied-updates
+    /// counter grew by `writes` since `before` (the first case: readiness covers the initial
+    /// list); or, for a calico-node without that gauge, its processed
     /// update counter grew by `writes` since `before` and its dataplane counters then held
     /// still for two scrapes; or, without metrics at all, the node's ruleset settled.
     fn wait_applied(
@@ -287,14 +288,20 @@ impl Node {
             .and_then(|m| m.get(UPDATES_METRIC))
             .copied()
             .unwrap_or(0.0);
+        let applied_base = before
+            .and_then(|m| m.get(APPLIED_UPDATES_METRIC))
+            .copied()
+            .unwrap_or(0.0);
         let mut settled: Option<(Vec<f64>, Instant)> = None;
         let mut last_ruleset: Option<(String, Instant)> = None;
         loop {
             let now = Instant::now();
             match self.scrape() {
-                Some(m) if m.contains_key(APPLIED_REVISION_METRIC) => {
-                    if m.get(APPLIED_REVISION_METRIC)
-                        .is_some_and(|v| *v >= revision as f64)
+                Some(m) if m.contains_key(APPLIED_UPDATES_METRIC) => {
+                    // Every write is one update event; the syncer's kinds arrive in any
+                    // order, so count them rather than compare revisions.
+                    if m.get(APPLIED_UPDATES_METRIC)
+                        .is_some_and(|v| *v >= applied_base + writes as f64)
                     {
                         return Ok(());
                     }
