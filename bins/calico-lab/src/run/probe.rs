@@ -316,9 +316,30 @@ fn icmp(
     let sum = checksum(&pkt);
     pkt[2..4].copy_from_slice(&sum.to_be_bytes());
     let to = SocketAddr::new(IpAddr::V4(dst), 0);
+    exchange(&sock, &pkt, to, timeout, |data| {
+        // The IPv4 header comes first on a raw ICMP socket.
+        let ihl = usize::from(data.first().copied().unwrap_or(0) & 0x0f) * 4;
+        if data.len() < ihl + 8 || ihl < 20 {
+            return false;
+        }
+        let src = Ipv4Addr::new(data[12], data[13], data[14], data[15]);
+        let icmp = &data[ihl..];
+        src == dst && icmp[0] == reply_type && u16::from_be_bytes([icmp[4], icmp[5]]) == id
+    })
+}
+
+/// Sends `pkt` to `to` (again at half the timeout, so one lost packet is not a "no"), and
+/// waits until a received packet satisfies `is_reply`; false when `timeout` passes first.
+fn exchange(
+    sock: &Socket,
+    pkt: &[u8],
+    to: SocketAddr,
+    timeout: Duration,
+    is_reply: impl Fn(&[u8]) -> bool,
+) -> std::io::Result<bool> {
     let deadline = Instant::now() + timeout;
     let mut resend_at = Some(Instant::now() + timeout / 2);
-    sock.send_to(&pkt, &to.into())?;
+    sock.send_to(pkt, &to.into())?;
     loop {
         let now = Instant::now();
         if now >= deadline {
@@ -329,29 +350,17 @@ fn icmp(
             wake.saturating_duration_since(now)
                 .max(Duration::from_millis(1)),
         ))?;
-        let mut reader = &sock;
+        let mut reader = sock;
         let mut bytes = [0u8; 1500];
         match std::io::Read::read(&mut reader, &mut bytes) {
-            Ok(n) => {
-                let data = &bytes[..n];
-                let ihl = usize::from(data.first().copied().unwrap_or(0) & 0x0f) * 4;
-                if data.len() >= ihl + 8 && ihl >= 20 {
-                    let src = Ipv4Addr::new(data[12], data[13], data[14], data[15]);
-                    let icmp = &data[ihl..];
-                    if src == dst
-                        && icmp[0] == reply_type
-                        && u16::from_be_bytes([icmp[4], icmp[5]]) == id
-                    {
-                        return Ok(true);
-                    }
-                }
-            }
+            Ok(n) if is_reply(&bytes[..n]) => return Ok(true),
+            Ok(_) => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(e) => return Err(e),
         }
         if resend_at.is_some_and(|r| Instant::now() >= r) {
             resend_at = None;
-            sock.send_to(&pkt, &to.into())?;
+            sock.send_to(pkt, &to.into())?;
         }
     }
 }
@@ -367,34 +376,8 @@ fn icmp6(src: Option<IpAddr>, dst: Ipv6Addr, code: u8, timeout: Duration) -> std
     pkt.extend_from_slice(&1u16.to_be_bytes());
     pkt.extend_from_slice(&[0u8; 12]);
     let to = SocketAddr::new(IpAddr::V6(dst), 0);
-    let deadline = Instant::now() + timeout;
-    let mut resend_at = Some(Instant::now() + timeout / 2);
-    sock.send_to(&pkt, &to.into())?;
-    loop {
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(false);
-        }
-        let wake = resend_at.map_or(deadline, |r| r.min(deadline));
-        sock.set_read_timeout(Some(
-            wake.saturating_duration_since(now)
-                .max(Duration::from_millis(1)),
-        ))?;
-        let mut reader = &sock;
-        let mut bytes = [0u8; 1500];
-        match std::io::Read::read(&mut reader, &mut bytes) {
-            Ok(n) if n >= 8 => {
-                if bytes[0] == 129 && u16::from_be_bytes([bytes[4], bytes[5]]) == id {
-                    return Ok(true);
-                }
-            }
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(e) => return Err(e),
-        }
-        if resend_at.is_some_and(|r| Instant::now() >= r) {
-            resend_at = None;
-            sock.send_to(&pkt, &to.into())?;
-        }
-    }
+    // A raw ICMPv6 socket delivers the ICMPv6 message without the IPv6 header.
+    exchange(&sock, &pkt, to, timeout, |data| {
+        data.len() >= 8 && data[0] == 129 && u16::from_be_bytes([data[4], data[5]]) == id
+    })
 }
