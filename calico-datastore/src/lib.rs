@@ -38,6 +38,7 @@ pub mod embedded;
 pub mod error;
 #[cfg(feature = "etcd")]
 pub mod etcd;
+pub mod ipam;
 pub mod kv;
 pub mod memory;
 pub mod syncer;
