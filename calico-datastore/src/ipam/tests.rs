@@ -352,7 +352,12 @@ fn assign_ip_and_guarded_release() {
             handle_id: Some("h1".into()),
             sequence_number: Some(seq),
         };
-        assert!(ipam.release_ips(std::slice::from_ref(&good)).await.unwrap().is_empty());
+        assert!(
+            ipam.release_ips(std::slice::from_ref(&good))
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert!(ipam.get_handle("h1").await.unwrap().is_none());
         // Re-allocated to another handle: the old observation must not free it.
         ipam.assign_ip(&other).await.unwrap();
