@@ -199,10 +199,30 @@ pub const DEFAULT_MAX_BLOCKS_PER_HOST: usize = 20;
 /// `EmptyBlockMinReclaimAge`).
 pub const EMPTY_BLOCK_MIN_RECLAIM_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Calico IPAM on a datastore.
+/// Calico IPAM on a datastore. Cheap to clone (clones share the datastore and the
+/// counters).
 #[derive(Clone)]
 pub struct Ipam {
     ds: Arc<dyn Datastore>,
+    stats: Arc<Counters>,
+}
+
+#[derive(Default)]
+struct Counters {
+    cas_retries: std::sync::atomic::AtomicU64,
+    blocks_claimed: std::sync::atomic::AtomicU64,
+    claim_conflicts: std::sync::atomic::AtomicU64,
+}
+
+/// What an [`Ipam`] (and its clones) did so far: how contended the store was.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IpamStats {
+    /// Writes that lost a compare-and-swap race and were retried after a re-read.
+    pub cas_retries: u64,
+    /// Blocks this IPAM claimed for a host.
+    pub blocks_claimed: u64,
+    /// Block claims lost to another host (another block was then chosen).
+    pub claim_conflicts: u64,
 }
 
 /// What one allocation request needs to know about the cluster, read once.
@@ -267,7 +287,31 @@ fn selector_matches(selector: &str, labels: &BTreeMap<String, String>) -> bool {
 impl Ipam {
     /// IPAM on `ds`.
     pub fn new(ds: Arc<dyn Datastore>) -> Self {
-        Ipam { ds }
+        Ipam {
+            ds,
+            stats: Arc::default(),
+        }
+    }
+
+    /// Counters of contention seen so far.
+    pub fn stats(&self) -> IpamStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        IpamStats {
+            cas_retries: self.stats.cas_retries.load(Relaxed),
+            blocks_claimed: self.stats.blocks_claimed.load(Relaxed),
+            claim_conflicts: self.stats.claim_conflicts.load(Relaxed),
+        }
+    }
+
+    /// True (and counted) for a lost compare-and-swap race, which the caller retries.
+    pub(crate) fn raced(&self, e: &Error) -> bool {
+        let race = store::is_race(e);
+        if race {
+            self.stats
+                .cas_retries
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        race
     }
 
     /// The datastore.
@@ -276,10 +320,12 @@ impl Ipam {
     }
 
     async fn context(&self) -> IpamResult<Context> {
+        let (config, reserved, pools) =
+            tokio::join!(self.config(), self.reservations(), self.pools());
         Ok(Context {
-            config: self.config().await?,
-            reserved: self.reservations().await?,
-            pools: self.pools().await?,
+            config: config?,
+            reserved: reserved?,
+            pools: pools?,
         })
     }
 
@@ -343,7 +389,16 @@ impl Ipam {
             ));
         }
         let ctx = self.context().await?;
-        let node_labels = self.node_labels(&args.hostname).await?;
+        // The Node's labels matter only to pools with a real node selector.
+        let needs_node = ctx.pools.iter().any(|p| {
+            let s = p.spec.node_selector.trim();
+            !s.is_empty() && s != "all()"
+        });
+        let node_labels = if needs_node {
+            self.node_labels(&args.hostname).await?
+        } else {
+            BTreeMap::new()
+        };
         let mut out = Assignments::default();
         for (family, n, requested) in [
             (4u8, args.num_ipv4, &args.ipv4_pools),
@@ -419,17 +474,27 @@ impl Ipam {
                 .iter()
                 .filter(|a| family_of(&a.cidr) == family)
                 .collect();
-            for aff in &mine {
+            let mut usable: Vec<&StoredAffinity> = mine
+                .iter()
+                .copied()
+                .filter(|a| {
+                    in_pools(&a.cidr).is_some()
+                        && !tried_full.contains(&a.cidr)
+                        && !ctx.fully_reserved(&a.cidr)
+                })
+                .collect();
+            // Newest claim first: blocks fill in the order they were claimed, so the most
+            // recently claimed one is the likeliest to have room (one read, not one per
+            // full block).
+            usable.sort_by_key(|a| {
+                std::cmp::Reverse(a.meta.resource_version.parse::<u64>().unwrap_or(0))
+            });
+            for aff in usable {
                 if got.len() == n {
                     break;
                 }
-                if in_pools(&aff.cidr).is_none()
-                    || tried_full.contains(&aff.cidr)
-                    || ctx.fully_reserved(&aff.cidr)
-                {
-                    continue;
-                }
-                let Some(first) = self.ensure_affine_block(host, aff).await? else {
+                let read = self.get_block(&aff.cidr).await?;
+                let Some(first) = self.ensure_affine_block(host, aff, read).await? else {
                     continue;
                 };
                 if first.block.num_free_unreserved(&reserved) == 0 {
@@ -561,7 +626,7 @@ impl Ipam {
                 }
                 Err(e) => {
                     self.adjust_handle(&args.handle_id, cidr, -count).await?;
-                    if !store::is_race(&e) {
+                    if !self.raced(&e) {
                         return Err(e.into());
                     }
                 }
@@ -580,11 +645,12 @@ impl Ipam {
         &self,
         host: &str,
         aff: &StoredAffinity,
+        current: Option<StoredBlock>,
     ) -> IpamResult<Option<StoredBlock>> {
         if aff.spec.state == calico_model::BlockAffinityState::PendingDeletion {
             return Ok(None);
         }
-        match self.get_block(&aff.cidr).await? {
+        match current {
             None => {
                 if self.claim_block(host, &aff.cidr).await? {
                     self.get_block(&aff.cidr).await
@@ -729,6 +795,9 @@ impl Ipam {
         );
         match self.create_block(&block).await {
             Ok(_) => {
+                self.stats
+                    .blocks_claimed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.set_affinity_state(host, cidr, S::Confirmed).await?;
                 Ok(true)
             }
@@ -738,6 +807,9 @@ impl Ipam {
                     Ok(true)
                 }
                 _ => {
+                    self.stats
+                        .claim_conflicts
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if let Some(a) = self.get_affinity(host, cidr).await?
                         && !a.confirmed()
                     {
@@ -809,7 +881,7 @@ impl Ipam {
                     }
                     return Ok(());
                 }
-                Err(e) if store::is_race(&e) => continue,
+                Err(e) if self.raced(&e) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -889,7 +961,7 @@ impl Ipam {
                 Ok(_) => return Ok(IpNet::new(args.ip, cidr.prefix_len()).unwrap_or(cidr)),
                 Err(e) => {
                     self.adjust_handle(&args.handle_id, &cidr, -1).await?;
-                    if !store::is_race(&e) {
+                    if !self.raced(&e) {
                         return Err(e.into());
                     }
                 }
@@ -945,7 +1017,7 @@ impl Ipam {
             }
             match self.write_or_delete_block(&sb).await {
                 Ok(()) => return Ok(ips),
-                Err(e) if store::is_race(&e) => continue,
+                Err(e) if self.raced(&e) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -1028,7 +1100,7 @@ impl Ipam {
                         done = true;
                         break;
                     }
-                    Err(e) if store::is_race(&e) => continue,
+                    Err(e) if self.raced(&e) => continue,
                     Err(e) => return Err(e.into()),
                 }
             }

@@ -241,7 +241,7 @@ impl Ipam {
                     }
                 }
                 Ok(_) => {}
-                Err(e) if is_race(&e) => {}
+                Err(e) if self.raced(&e) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -326,7 +326,7 @@ impl Ipam {
             };
             match result {
                 Ok(()) => return Ok(()),
-                Err(e) if is_race(&e) => continue,
+                Err(e) if self.raced(&e) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
