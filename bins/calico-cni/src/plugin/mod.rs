@@ -1,0 +1,424 @@
+//! The `calico` network plugin: ADD/DEL/CHECK/GC/STATUS for `type: calico` (see
+//! `docs/CNI.md`). IPAM is delegated to the plugin named by `ipam.type` (`calico-ipam` or
+//! any CNI IPAM plugin such as `host-local`).
+
+pub mod netlink;
+pub mod workload;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use calico_datastore::Datastore;
+use calico_model::Kind;
+use ipnet::IpNet;
+
+use crate::names::WorkloadIds;
+use crate::netconf::NetConf;
+use crate::skel::{
+    self, CniArgs, CniResult, Command, Error, Interface, IpConfig, Plugin, Request, Result,
+    delegate,
+};
+
+/// The IPAM plugin GC and STATUS are forwarded to (others, e.g. Debian's host-local 1.1.1,
+/// do not implement them).
+pub const CALICO_IPAM: &str = "calico-ipam";
+
+/// The `calico` plugin.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CalicoPlugin;
+
+/// The process entry point of the `calico` binary.
+pub fn main() -> i32 {
+    skel::main(&CalicoPlugin)
+}
+
+/// A datastore connection with the runtime its futures run on.
+pub(crate) struct Store {
+    pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) ds: Arc<dyn Datastore>,
+}
+
+impl Store {
+    pub(crate) fn connect(conf: &NetConf) -> Result<Self> {
+        let config = conf.datastore()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Io {
+                what: "start the datastore runtime".into(),
+                source: e,
+            })?;
+        let ds = rt
+            .block_on(calico_datastore::connect(&config))
+            .map_err(|e| Error::datastore("connect", e))?;
+        Ok(Store { rt, ds })
+    }
+
+    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// Fails with code 50 if the datastore does not answer.
+    pub(crate) fn ping(&self) -> Result<()> {
+        self.block_on(self.ds.list(Kind::IPPool, None))
+            .map(|_| ())
+            .map_err(|e| Error::NotAvailable(format!("the Calico datastore is not reachable: {e}")))
+    }
+}
+
+/// What a request is about, derived once.
+struct Attachment {
+    conf: NetConf,
+    ids: WorkloadIds,
+    wep_name: String,
+    host_ifname: String,
+}
+
+impl Attachment {
+    fn new(req: &Request) -> Result<Self> {
+        let conf = NetConf::from_value(&req.config)?;
+        let node = conf.node_name()?;
+        let ids = WorkloadIds::new(&node, &req.env);
+        let wep_name = ids.wep_name()?;
+        let host_ifname = ids.host_veth();
+        Ok(Attachment {
+            conf,
+            ids,
+            wep_name,
+            host_ifname,
+        })
+    }
+
+    fn ipam_type(&self) -> Result<&str> {
+        if self.conf.ipam.type_.is_empty() {
+            return Err(Error::config(
+                "ipam.type",
+                "required (e.g. calico-ipam or host-local)",
+            ));
+        }
+        Ok(&self.conf.ipam.type_)
+    }
+}
+
+fn ipam_args(req: &Request) -> String {
+    CniArgs::with_ignore_unknown(&req.env.args_raw)
+}
+
+/// Everything an ADD did so far, undone in reverse if it fails.
+#[derive(Default)]
+struct Undo {
+    ipam: Option<String>,
+    host_link: Option<String>,
+    netns_link: bool,
+    wep: Option<(String, String, String)>,
+}
+
+impl Undo {
+    fn run(&self, req: &Request, store: &Store) {
+        if let Some((ns, name, cid)) = &self.wep
+            && let Err(e) = store.block_on(workload::delete_endpoint(&store.ds, ns, name, cid))
+        {
+            eprintln!("calico: rollback: {e}");
+        }
+        if self.netns_link
+            && let Err(e) =
+                netlink::teardown_pod_network(Path::new(&req.env.netns), &req.env.ifname)
+        {
+            eprintln!("calico: rollback: {e}");
+        }
+        if let Some(host) = &self.host_link
+            && let Err(e) = netlink::delete_host_link(host)
+        {
+            eprintln!("calico: rollback: {e}");
+        }
+        if let Some(ipam) = &self.ipam
+            && let Err(e) =
+                delegate::exec(ipam, Command::Del, &req.env, &ipam_args(req), &req.stdin)
+        {
+            eprintln!("calico: rollback: IPAM DEL: {e}");
+        }
+    }
+}
+
+/// The single-address prefixes of an IPAM result's addresses.
+fn pod_addresses(ipam: &CniResult) -> Vec<IpNet> {
+    ipam.ips
+        .iter()
+        .map(|ip| IpNet::from(ip.address.addr()))
+        .collect()
+}
+
+impl CalicoPlugin {
+    fn add_inner(
+        &self,
+        req: &Request,
+        a: &Attachment,
+        store: &Store,
+        undo: &mut Undo,
+    ) -> Result<CniResult> {
+        let ipam_type = a.ipam_type()?;
+        let ipam = delegate::exec(
+            ipam_type,
+            Command::Add,
+            &req.env,
+            &ipam_args(req),
+            &req.stdin,
+        )?
+        .unwrap_or_default();
+        undo.ipam = Some(ipam_type.to_owned());
+        if ipam.ips.is_empty() {
+            return Err(Error::Delegate {
+                plugin: ipam_type.to_owned(),
+                code: skel::error::CODE_IPAM,
+                msg: "the IPAM plugin returned no addresses".into(),
+                details: String::new(),
+            });
+        }
+        let addresses = pod_addresses(&ipam);
+        let mtu = a.conf.resolved_mtu();
+        let net = netlink::PodNetwork {
+            netns: Path::new(&req.env.netns),
+            ifname: &req.env.ifname,
+            host_ifname: &a.host_ifname,
+            mtu,
+            num_queues: a.conf.num_queues,
+            addresses: &addresses,
+            allow_ip_forwarding: a.conf.container_settings.allow_ip_forwarding,
+        };
+        undo.host_link = Some(a.host_ifname.clone());
+        undo.netns_link = true;
+        let mac = netlink::setup_pod_network(&net)?;
+        let facts = workload::EndpointFacts {
+            ids: &a.ids,
+            name: &a.wep_name,
+            host_ifname: &a.host_ifname,
+            mac: &mac,
+            addresses: &addresses,
+            network: &a.conf.name,
+        };
+        if !a.ids.is_k8s() && a.conf.policy.type_.is_empty() {
+            store.block_on(workload::ensure_profile(&store.ds, &a.conf.name))?;
+        }
+        undo.wep = Some((
+            a.ids.namespace.clone(),
+            a.wep_name.clone(),
+            a.ids.container_id.clone(),
+        ));
+        store.block_on(workload::write_endpoint(
+            &store.ds,
+            workload::workload_endpoint(&facts),
+        ))?;
+        if a.conf.policy_setup_timeout_seconds > 0 {
+            workload::wait_for_policy(
+                &a.conf.endpoint_status_dir(),
+                &a.ids.namespace,
+                &a.wep_name,
+                a.conf.policy_setup_timeout_seconds,
+            )?;
+        }
+        Ok(CniResult {
+            cni_version: req.cni_version.clone(),
+            interfaces: vec![
+                Interface {
+                    name: a.host_ifname.clone(),
+                    ..Interface::default()
+                },
+                Interface {
+                    name: req.env.ifname.clone(),
+                    mac,
+                    mtu: Some(mtu),
+                    sandbox: req.env.netns.clone(),
+                    ..Interface::default()
+                },
+            ],
+            ips: addresses
+                .iter()
+                .map(|a| IpConfig {
+                    address: *a,
+                    gateway: None,
+                    interface: Some(1),
+                })
+                .collect(),
+            routes: ipam.routes,
+            dns: ipam.dns,
+        })
+    }
+}
+
+impl Plugin for CalicoPlugin {
+    fn add(&self, req: &Request) -> Result<CniResult> {
+        let a = Attachment::new(req)?;
+        let store = Store::connect(&a.conf)?;
+        let mut undo = Undo::default();
+        match self.add_inner(req, &a, &store, &mut undo) {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                undo.run(req, &store);
+                Err(e)
+            }
+        }
+    }
+
+    fn del(&self, req: &Request) -> Result<()> {
+        let a = Attachment::new(req)?;
+        let mut errors: Vec<Error> = Vec::new();
+        match Store::connect(&a.conf) {
+            Ok(store) => {
+                if let Err(e) = store.block_on(workload::delete_endpoint(
+                    &store.ds,
+                    &a.ids.namespace,
+                    &a.wep_name,
+                    &a.ids.container_id,
+                )) {
+                    errors.push(e);
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+        if let Err(e) = netlink::teardown_pod_network(Path::new(&req.env.netns), &req.env.ifname) {
+            errors.push(e);
+        }
+        match a.ipam_type() {
+            Ok(t) => {
+                if let Err(e) =
+                    delegate::exec(t, Command::Del, &req.env, &ipam_args(req), &req.stdin)
+                {
+                    errors.push(e);
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+        for e in errors.iter().skip(1) {
+            eprintln!("calico: DEL: also: {e}");
+        }
+        errors.into_iter().next().map_or(Ok(()), Err)
+    }
+
+    fn check(&self, req: &Request) -> Result<()> {
+        let a = Attachment::new(req)?;
+        let prev = a
+            .conf
+            .prev_result
+            .as_ref()
+            .ok_or_else(|| Error::config("prevResult", "required for CHECK"))?;
+        let prev = CniResult::from_json("prevResult", prev)?;
+        // Our addresses: those on the container interface (or, if the result does not say,
+        // every address).
+        let container_idx = prev
+            .interfaces
+            .iter()
+            .position(|i| i.name == req.env.ifname && !i.sandbox.is_empty());
+        let addresses: Vec<IpNet> = prev
+            .ips
+            .iter()
+            .filter(|ip| ip.interface.is_none() || ip.interface == container_idx)
+            .map(|ip| IpNet::from(ip.address.addr()))
+            .collect();
+        if addresses.is_empty() {
+            return Err(Error::config(
+                "prevResult.ips",
+                "no addresses for the container interface",
+            ));
+        }
+        let net = netlink::PodNetwork {
+            netns: Path::new(&req.env.netns),
+            ifname: &req.env.ifname,
+            host_ifname: &a.host_ifname,
+            mtu: 0,
+            num_queues: 0,
+            addresses: &addresses,
+            allow_ip_forwarding: false,
+        };
+        let mut problems = netlink::check_pod_network(&net)?;
+        let store = Store::connect(&a.conf)?;
+        match store.block_on(workload::get_endpoint(
+            &store.ds,
+            &a.ids.namespace,
+            &a.wep_name,
+        ))? {
+            None => problems.push(format!("WorkloadEndpoint {} is missing", a.wep_name)),
+            Some(w) => {
+                if w.spec.container_id != a.ids.container_id {
+                    problems.push(format!(
+                        "WorkloadEndpoint {} belongs to container {}",
+                        a.wep_name, w.spec.container_id
+                    ));
+                }
+                for ip in &addresses {
+                    if !w.spec.ip_networks.contains(&ip.to_string()) {
+                        problems.push(format!("WorkloadEndpoint {} lacks {ip}", a.wep_name));
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::dataplane("CHECK", problems.join("; ")));
+        }
+        delegate::exec(
+            a.ipam_type()?,
+            Command::Check,
+            &req.env,
+            &ipam_args(req),
+            &req.stdin,
+        )
+        .map(|_| ())
+    }
+
+    fn gc(&self, req: &Request) -> Result<()> {
+        let conf = NetConf::from_value(&req.config)?;
+        let node = conf.node_name()?;
+        let valid: BTreeSet<(String, String)> = conf
+            .valid_attachments
+            .iter()
+            .flatten()
+            .map(|a| (a.container_id.clone(), a.ifname.clone()))
+            .collect();
+        let store = Store::connect(&conf)?;
+        let mut errors = Vec::new();
+        for w in store.block_on(workload::endpoints_of_node(&store.ds, &node))? {
+            if w.spec.container_id.is_empty()
+                || valid.contains(&(w.spec.container_id.clone(), w.spec.endpoint.clone()))
+            {
+                continue;
+            }
+            if let Err(e) = store.block_on(workload::delete_endpoint(
+                &store.ds,
+                &w.metadata.namespace,
+                &w.metadata.name,
+                &w.spec.container_id,
+            )) {
+                errors.push(e);
+            }
+        }
+        if conf.ipam.type_ == CALICO_IPAM
+            && let Err(e) = delegate::exec(
+                CALICO_IPAM,
+                Command::Gc,
+                &req.env,
+                &req.env.args_raw,
+                &req.stdin,
+            )
+        {
+            errors.push(e);
+        }
+        errors.into_iter().next().map_or(Ok(()), Err)
+    }
+
+    fn status(&self, req: &Request) -> Result<()> {
+        let conf = NetConf::from_value(&req.config)?;
+        Store::connect(&conf)
+            .map_err(|e| Error::NotAvailable(e.to_string()))?
+            .ping()?;
+        if conf.ipam.type_ == CALICO_IPAM {
+            delegate::exec(
+                CALICO_IPAM,
+                Command::Status,
+                &req.env,
+                &req.env.args_raw,
+                &req.stdin,
+            )?;
+        }
+        Ok(())
+    }
+}
