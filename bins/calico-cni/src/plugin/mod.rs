@@ -141,6 +141,13 @@ impl Undo {
     }
 }
 
+/// A WorkloadEndpoint `ipNetworks` entry (CIDR or bare address).
+fn parse_net(s: &str) -> Option<IpNet> {
+    s.parse::<IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from))
+}
+
 /// The single-address prefixes of an IPAM result's addresses.
 fn pod_addresses(ipam: &CniResult) -> Vec<IpNet> {
     ipam.ips
@@ -158,15 +165,48 @@ impl CalicoPlugin {
         undo: &mut Undo,
     ) -> Result<CniResult> {
         let ipam_type = a.ipam_type()?;
-        let ipam = delegate::exec(
-            ipam_type,
-            Command::Add,
-            &req.env,
-            &ipam_args(req),
-            &req.stdin,
-        )?
-        .unwrap_or_default();
-        undo.ipam = Some(ipam_type.to_owned());
+        // A repeated ADD of the same attachment (same container and interface) keeps its
+        // addresses: calico-ipam returns the handle's existing ones; other IPAM plugins
+        // (host-local refuses a second allocation) are not asked again and the endpoint's
+        // addresses are reused. Nothing that existed before is rolled back.
+        let existing = store
+            .block_on(workload::get_endpoint(
+                &store.ds,
+                &a.ids.namespace,
+                &a.wep_name,
+            ))?
+            .filter(|w| {
+                w.spec.container_id == a.ids.container_id
+                    && w.spec.endpoint == req.env.ifname
+                    && !w.spec.ip_networks.is_empty()
+            });
+        let ipam = match &existing {
+            Some(w) if ipam_type != CALICO_IPAM => CniResult {
+                ips: w
+                    .spec
+                    .ip_networks
+                    .iter()
+                    .filter_map(|n| parse_net(n))
+                    .map(|address| IpConfig {
+                        address,
+                        gateway: None,
+                        interface: None,
+                    })
+                    .collect(),
+                ..CniResult::default()
+            },
+            _ => delegate::exec(
+                ipam_type,
+                Command::Add,
+                &req.env,
+                &ipam_args(req),
+                &req.stdin,
+            )?
+            .unwrap_or_default(),
+        };
+        if existing.is_none() {
+            undo.ipam = Some(ipam_type.to_owned());
+        }
         if ipam.ips.is_empty() {
             return Err(Error::Delegate {
                 plugin: ipam_type.to_owned(),
@@ -200,11 +240,13 @@ impl CalicoPlugin {
         if !a.ids.is_k8s() && a.conf.policy.type_.is_empty() {
             store.block_on(workload::ensure_profile(&store.ds, &a.conf.name))?;
         }
-        undo.wep = Some((
-            a.ids.namespace.clone(),
-            a.wep_name.clone(),
-            a.ids.container_id.clone(),
-        ));
+        if existing.is_none() {
+            undo.wep = Some((
+                a.ids.namespace.clone(),
+                a.wep_name.clone(),
+                a.ids.container_id.clone(),
+            ));
+        }
         store.block_on(workload::write_endpoint(
             &store.ds,
             workload::workload_endpoint(&facts),
