@@ -13,6 +13,16 @@ use serde_json::{Value, json};
 /// Removes the top-level chains portmap creates, if this test created them.
 struct PortmapChains {
     existed: bool,
+    /// Whether the nftables `ip nat` / `ip6 nat` tables (iptables-nft) existed before.
+    tables: [(&'static str, &'static str, bool); 2],
+}
+
+fn nft_table_exists(family: &str) -> bool {
+    Command::new("nft")
+        .args(["list", "table", family, "nat"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 fn nat_chain_exists(chain: &str) -> bool {
@@ -25,9 +35,43 @@ fn nat_chain_exists(chain: &str) -> bool {
 
 impl Drop for PortmapChains {
     fn drop(&mut self) {
-        if self.existed {
-            return;
+        if !self.existed {
+            self.remove_chains();
         }
+        // Drop the nat tables iptables-nft created for us if nothing else uses them.
+        for (family, tool, existed) in self.tables {
+            let rules = Command::new(tool)
+                .args(["-t", "nat", "-S"])
+                .output()
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .filter(|l| !l.starts_with("-P "))
+                        .count()
+                })
+                .unwrap_or(1);
+            if !existed && rules == 0 {
+                let _ = Command::new("nft")
+                    .args(["delete", "table", family, "nat"])
+                    .output();
+            }
+        }
+    }
+}
+
+impl PortmapChains {
+    fn new() -> Self {
+        let tables = [
+            ("ip", "iptables", nft_table_exists("ip")),
+            ("ip6", "ip6tables", nft_table_exists("ip6")),
+        ];
+        PortmapChains {
+            existed: nat_chain_exists("CNI-HOSTPORT-DNAT"),
+            tables,
+        }
+    }
+
+    fn remove_chains(&self) {
         let ipt = |args: &[&str]| {
             let _ = Command::new("iptables").args(args).output();
         };
@@ -104,9 +148,7 @@ fn chained_with_portmap_and_bandwidth() {
         eprintln!("!!! SKIPPING chained_with_portmap_and_bandwidth: no iptables for portmap");
         return;
     }
-    let _chains = PortmapChains {
-        existed: nat_chain_exists("CNI-HOSTPORT-DNAT"),
-    };
+    let _chains = PortmapChains::new();
     let node = Node::new();
     let conf = node.conf("1.0.0", node.host_local(3));
     let att = Attachment::new(
