@@ -147,3 +147,61 @@ fn add_check_del_with_host_local() {
         "{left:?}"
     );
 }
+
+#[test]
+fn dual_stack_with_host_local() {
+    if skip_unless_root("dual_stack_with_host_local")
+        || skip_unless_debian_plugins("dual_stack_with_host_local")
+    {
+        return;
+    }
+    let node = Node::new();
+    let ipam = serde_json::json!({
+        "type": "host-local",
+        "ranges": [[{"subnet": "10.233.2.0/24"}], [{"subnet": "fd33:233:2::/64"}]],
+        "dataDir": node.path("host-local"),
+    });
+    let conf = node.conf("0.4.0", ipam);
+    let att = Attachment::new(&node, conf, "K8S_POD_NAMESPACE=dual;K8S_POD_NAME=stack");
+    let host_if = calico_cni::names::host_veth_name_k8s("dual", "stack");
+    let add = att.add();
+    assert!(add.ok, "ADD: {} {}", add.stdout, add.stderr);
+    let r = &add.json;
+    // 0.4.0 results carry ips[].version and no interface mtu.
+    assert_eq!(r["cniVersion"], "0.4.0");
+    assert_eq!(r["ips"][0]["version"], "4");
+    assert_eq!(r["ips"][1]["version"], "6");
+    assert!(r["interfaces"][1].get("mtu").is_none());
+    let v6 = r["ips"][1]["address"].as_str().unwrap().to_owned();
+    assert!(v6.ends_with("/128"), "{v6}");
+    let v6 = v6.trim_end_matches("/128").to_owned();
+    let routes6 = att.netns.ip(&["-6", "route"]);
+    assert!(
+        routes6.contains("default via fe80::ecee:eeff:feee:eeee dev eth0"),
+        "{routes6}"
+    );
+    let host6 = host_ip(&["-6", "route", "show", "dev", &host_if]);
+    assert!(host6.contains(&v6), "{host6}");
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{host_if}/proxy_ndp"))
+            .unwrap()
+            .trim(),
+        "1"
+    );
+    assert!(ping(&first_ip(r)), "ping v4");
+    // The host veth's link-local needs a moment (no DAD, but address generation is async).
+    let mut ok6 = false;
+    for _ in 0..20 {
+        if ping(&v6) {
+            ok6 = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(ok6, "ping {v6}");
+    let check = att.run("CHECK", &att.with_prev(r));
+    assert!(check.ok, "CHECK: {} {}", check.stdout, check.stderr);
+    let del = att.del();
+    assert!(del.ok, "DEL: {} {}", del.stdout, del.stderr);
+    assert!(!host_link_exists(&host_if));
+}
