@@ -95,6 +95,7 @@ impl Ctx {
         let ids = WorkloadIds::new(&node, &req.env);
         let handle = names::ipam_handle(&conf.name, &req.env.container_id);
         let store = Store::connect(&conf)?;
+        store.ensure_ready()?;
         let ipam = Ipam::new(store.ds.clone());
         Ok(Ctx {
             conf,

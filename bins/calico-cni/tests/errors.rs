@@ -211,3 +211,32 @@ fn failed_add_leaves_nothing_behind() {
     assert!(o.ok, "{} {}", o.stdout, o.stderr);
     assert_eq!(node.wep_count(), 0);
 }
+
+#[test]
+fn locked_datastore_is_try_again() {
+    if skip_unless_root("locked_datastore_is_try_again")
+        || skip_unless_debian_plugins("locked_datastore_is_try_again")
+    {
+        return;
+    }
+    let node = Node::new();
+    node.with_store(async |ds| {
+        ds.create(
+            calico_model::ClusterInformation::new(
+                calico_model::ObjectMeta::named("default"),
+                calico_model::ClusterInformationSpec {
+                    datastore_ready: Some(false),
+                    ..Default::default()
+                },
+            )
+            .into(),
+        )
+        .await
+        .unwrap();
+    });
+    let att = Attachment::new(&node, node.conf("1.0.0", node.host_local(7)), "");
+    let o = att.add();
+    assert_eq!(o.code(), 11, "{} {}", o.stdout, o.stderr);
+    assert!(att.netns.ip(&["link", "show", "eth0"]).is_empty());
+    assert_eq!(node.wep_count(), 0);
+}

@@ -59,6 +59,25 @@ impl Store {
         self.rt.block_on(f)
     }
 
+    /// Fails (code 11, try again) while `ClusterInformation/default` says
+    /// `datastoreReady: false` (`calicoctl datastore migrate lock`), as Calico does.
+    /// A missing ClusterInformation counts as ready.
+    pub(crate) fn ensure_ready(&self) -> Result<()> {
+        let key = calico_model::sync::ResourceKey::new(Kind::ClusterInformation, "", "default");
+        match self.block_on(self.ds.get(&key)) {
+            Ok(calico_model::Resource::ClusterInformation(ci))
+                if !ci.spec.datastore_ready_or_default() =>
+            {
+                Err(Error::TryAgain(
+                    "Calico is currently not ready to process requests (datastoreReady is false)"
+                        .into(),
+                ))
+            }
+            Ok(_) | Err(calico_datastore::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(Error::datastore("read ClusterInformation default", e)),
+        }
+    }
+
     /// Fails with code 50 if the datastore does not answer.
     pub(crate) fn ping(&self) -> Result<()> {
         self.block_on(self.ds.list(Kind::IPPool, None))
@@ -292,6 +311,7 @@ impl Plugin for CalicoPlugin {
     fn add(&self, req: &Request) -> Result<CniResult> {
         let a = Attachment::new(req)?;
         let store = Store::connect(&a.conf)?;
+        store.ensure_ready()?;
         let mut undo = Undo::default();
         match self.add_inner(req, &a, &store, &mut undo) {
             Ok(r) => Ok(r),
@@ -305,7 +325,7 @@ impl Plugin for CalicoPlugin {
     fn del(&self, req: &Request) -> Result<()> {
         let a = Attachment::new(req)?;
         let mut errors: Vec<Error> = Vec::new();
-        match Store::connect(&a.conf) {
+        match Store::connect(&a.conf).and_then(|s| s.ensure_ready().map(|()| s)) {
             Ok(store) => {
                 if let Err(e) = store.block_on(workload::delete_endpoint(
                     &store.ds,
