@@ -2,8 +2,11 @@
 //! `docs/CNI.md`). IPAM is delegated to the plugin named by `ipam.type` (`calico-ipam` or
 //! any CNI IPAM plugin such as `host-local`).
 
+pub mod dataplane;
 pub mod netlink;
 pub mod workload;
+
+pub use dataplane::{LinuxPodDataplane, PodDataplane, RecordingPodDataplane};
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -24,13 +27,41 @@ use crate::skel::{
 /// do not implement them).
 pub const CALICO_IPAM: &str = "calico-ipam";
 
-/// The `calico` plugin.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct CalicoPlugin;
+/// The `calico` plugin: the dataplane it programs and, optionally, a datastore to use
+/// instead of the one the network config names (for embedding and tests).
+#[derive(Clone)]
+pub struct CalicoPlugin {
+    dataplane: Arc<dyn PodDataplane>,
+    datastore: Option<Arc<dyn Datastore>>,
+}
+
+impl Default for CalicoPlugin {
+    fn default() -> Self {
+        CalicoPlugin::new(Arc::new(LinuxPodDataplane), None)
+    }
+}
+
+impl CalicoPlugin {
+    /// A plugin programming `dataplane`; with `datastore`, the config's datastore settings
+    /// are ignored and that store is used.
+    pub fn new(dataplane: Arc<dyn PodDataplane>, datastore: Option<Arc<dyn Datastore>>) -> Self {
+        CalicoPlugin {
+            dataplane,
+            datastore,
+        }
+    }
+
+    fn store(&self, conf: &NetConf) -> Result<Store> {
+        match &self.datastore {
+            Some(ds) => Store::with(ds.clone()),
+            None => Store::connect(conf),
+        }
+    }
+}
 
 /// The process entry point of the `calico` binary.
 pub fn main() -> i32 {
-    skel::main(&CalicoPlugin)
+    skel::main(&CalicoPlugin::default())
 }
 
 /// A datastore connection with the runtime its futures run on.
@@ -52,6 +83,18 @@ impl Store {
         let ds = rt
             .block_on(calico_datastore::connect(&config))
             .map_err(|e| Error::datastore("connect", e))?;
+        Ok(Store { rt, ds })
+    }
+
+    /// A store over an existing datastore.
+    pub(crate) fn with(ds: Arc<dyn Datastore>) -> Result<Self> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Io {
+                what: "start the datastore runtime".into(),
+                source: e,
+            })?;
         Ok(Store { rt, ds })
     }
 
@@ -134,20 +177,19 @@ struct Undo {
 }
 
 impl Undo {
-    fn run(&self, req: &Request, store: &Store) {
+    fn run(&self, req: &Request, store: &Store, dataplane: &dyn PodDataplane) {
         if let Some((ns, name, cid)) = &self.wep
             && let Err(e) = store.block_on(workload::delete_endpoint(&store.ds, ns, name, cid))
         {
             eprintln!("calico: rollback: {e}");
         }
         if self.netns_link
-            && let Err(e) =
-                netlink::teardown_pod_network(Path::new(&req.env.netns), &req.env.ifname)
+            && let Err(e) = dataplane.teardown(Path::new(&req.env.netns), &req.env.ifname)
         {
             eprintln!("calico: rollback: {e}");
         }
         if let Some(host) = &self.host_link
-            && let Err(e) = netlink::delete_host_link(host)
+            && let Err(e) = dataplane.delete_host_link(host)
         {
             eprintln!("calico: rollback: {e}");
         }
@@ -247,7 +289,7 @@ impl CalicoPlugin {
         };
         undo.host_link = Some(a.host_ifname.clone());
         undo.netns_link = true;
-        let mac = netlink::setup_pod_network(&net)?;
+        let mac = self.dataplane.setup(&net)?;
         let facts = workload::EndpointFacts {
             ids: &a.ids,
             name: &a.wep_name,
@@ -310,13 +352,13 @@ impl CalicoPlugin {
 impl Plugin for CalicoPlugin {
     fn add(&self, req: &Request) -> Result<CniResult> {
         let a = Attachment::new(req)?;
-        let store = Store::connect(&a.conf)?;
+        let store = self.store(&a.conf)?;
         store.ensure_ready()?;
         let mut undo = Undo::default();
         match self.add_inner(req, &a, &store, &mut undo) {
             Ok(r) => Ok(r),
             Err(e) => {
-                undo.run(req, &store);
+                undo.run(req, &store, self.dataplane.as_ref());
                 Err(e)
             }
         }
@@ -325,7 +367,10 @@ impl Plugin for CalicoPlugin {
     fn del(&self, req: &Request) -> Result<()> {
         let a = Attachment::new(req)?;
         let mut errors: Vec<Error> = Vec::new();
-        match Store::connect(&a.conf).and_then(|s| s.ensure_ready().map(|()| s)) {
+        match self
+            .store(&a.conf)
+            .and_then(|s| s.ensure_ready().map(|()| s))
+        {
             Ok(store) => {
                 if let Err(e) = store.block_on(workload::delete_endpoint(
                     &store.ds,
@@ -338,7 +383,10 @@ impl Plugin for CalicoPlugin {
             }
             Err(e) => errors.push(e),
         }
-        if let Err(e) = netlink::teardown_pod_network(Path::new(&req.env.netns), &req.env.ifname) {
+        if let Err(e) = self
+            .dataplane
+            .teardown(Path::new(&req.env.netns), &req.env.ifname)
+        {
             errors.push(e);
         }
         match a.ipam_type() {
@@ -392,8 +440,8 @@ impl Plugin for CalicoPlugin {
             addresses: &addresses,
             allow_ip_forwarding: false,
         };
-        let mut problems = netlink::check_pod_network(&net)?;
-        let store = Store::connect(&a.conf)?;
+        let mut problems = self.dataplane.check(&net)?;
+        let store = self.store(&a.conf)?;
         match store.block_on(workload::get_endpoint(
             &store.ds,
             &a.ids.namespace,
@@ -436,7 +484,7 @@ impl Plugin for CalicoPlugin {
             .flatten()
             .map(|a| (a.container_id.clone(), a.ifname.clone()))
             .collect();
-        let store = Store::connect(&conf)?;
+        let store = self.store(&conf)?;
         let mut errors = Vec::new();
         for w in store.block_on(workload::endpoints_of_node(&store.ds, &node))? {
             if w.spec.container_id.is_empty()
@@ -469,7 +517,7 @@ impl Plugin for CalicoPlugin {
 
     fn status(&self, req: &Request) -> Result<()> {
         let conf = NetConf::from_value(&req.config)?;
-        Store::connect(&conf)
+        self.store(&conf)
             .map_err(|e| Error::NotAvailable(e.to_string()))?
             .ping()?;
         if conf.ipam.type_ == CALICO_IPAM {
@@ -482,5 +530,159 @@ impl Plugin for CalicoPlugin {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calico_datastore::memory::MemoryDatastore;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A temp dir with a node name file and a fake IPAM plugin that logs its calls.
+    struct Fixture {
+        dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+            std::fs::write(dir.path().join("nodename"), "node-1").unwrap_or_else(|e| panic!("{e}"));
+            let script = dir.path().join("fake-ipam");
+            std::fs::write(
+                &script,
+                "#!/bin/sh\necho \"$CNI_COMMAND $CNI_CONTAINERID $CNI_ARGS\" >> \"$(dirname \"$0\")/calls\"\n\
+                 if [ \"$CNI_COMMAND\" = ADD ]; then echo '{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.1.2.3/26\"}],\"routes\":[{\"dst\":\"10.1.2.3/26\"}]}'; fi\n",
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+                .unwrap_or_else(|e| panic!("{e}"));
+            Fixture { dir }
+        }
+
+        fn request(&self, command: &str, extra: serde_json::Value) -> Request {
+            let mut conf = serde_json::json!({
+                "cniVersion": "1.0.0", "name": "net1", "type": "calico",
+                "nodename_file": self.dir.path().join("nodename"),
+                "mtu": 1410, "ipam": {"type": "fake-ipam"},
+            });
+            if let (Some(c), Some(e)) = (conf.as_object_mut(), extra.as_object()) {
+                c.extend(e.clone());
+            }
+            let path = self.dir.path().display().to_string();
+            let command = command.to_owned();
+            let vars = move |k: &str| -> Option<String> {
+                Some(match k {
+                    "CNI_COMMAND" => command.clone(),
+                    "CNI_CONTAINERID" => "c0ffee".into(),
+                    "CNI_NETNS" => "/run/netns/fake".into(),
+                    "CNI_IFNAME" => "eth0".into(),
+                    "CNI_ARGS" => "K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=web-1".into(),
+                    "CNI_PATH" => path.clone(),
+                    _ => return None,
+                })
+            };
+            skel::parse_request(vars, conf.to_string().into_bytes(), None)
+                .unwrap_or_else(|(_, e)| panic!("{e}"))
+        }
+
+        fn ipam_calls(&self) -> Vec<String> {
+            std::fs::read_to_string(self.dir.path().join("calls"))
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        }
+    }
+
+    fn wep_count(ds: &Arc<dyn Datastore>) -> usize {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        rt.block_on(ds.list(Kind::WorkloadEndpoint, None))
+            .map(|l| l.items.len())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn add_and_del_on_recording_dataplane() {
+        let fx = Fixture::new();
+        let ds: Arc<dyn Datastore> = Arc::new(MemoryDatastore::new());
+        let dp = Arc::new(RecordingPodDataplane::default());
+        let plugin = CalicoPlugin::new(dp.clone(), Some(ds.clone()));
+        let r = plugin
+            .add(&fx.request("ADD", serde_json::json!({})))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let host = crate::names::host_veth_name_k8s("ns1", "web-1");
+        assert_eq!(r.interfaces[0].name, host);
+        assert_eq!(r.interfaces[1].mac, dataplane::RECORDED_MAC);
+        assert_eq!(r.interfaces[1].mtu, Some(1410));
+        assert_eq!(r.ips[0].address.to_string(), "10.1.2.3/32");
+        assert_eq!(r.routes[0].dst.to_string(), "10.1.2.3/26");
+        assert_eq!(
+            dp.calls(),
+            vec![format!(
+                "setup /run/netns/fake eth0 {host} mtu=1410 10.1.2.3/32"
+            )]
+        );
+        assert_eq!(wep_count(&ds), 1);
+        // The delegate got IgnoreUnknown=1 prepended.
+        assert_eq!(
+            fx.ipam_calls(),
+            vec!["ADD c0ffee IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=web-1"]
+        );
+        plugin
+            .del(&fx.request("DEL", serde_json::json!({})))
+            .unwrap_or_else(|e| panic!("{e}"));
+        plugin
+            .del(&fx.request("DEL", serde_json::json!({})))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(wep_count(&ds), 0);
+        assert_eq!(
+            fx.ipam_calls()
+                .iter()
+                .filter(|c| c.starts_with("DEL"))
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn failed_add_rolls_back() {
+        let fx = Fixture::new();
+        let ds: Arc<dyn Datastore> = Arc::new(MemoryDatastore::new());
+        let dp = Arc::new(RecordingPodDataplane::failing_setup());
+        let plugin = CalicoPlugin::new(dp.clone(), Some(ds.clone()));
+        let e = plugin.add(&fx.request("ADD", serde_json::json!({}))).err();
+        assert_eq!(e.map(|e| e.code()), Some(skel::error::CODE_DATAPLANE));
+        let host = crate::names::host_veth_name_k8s("ns1", "web-1");
+        let calls = dp.calls();
+        assert!(
+            calls.contains(&"teardown /run/netns/fake eth0".to_owned()),
+            "{calls:?}"
+        );
+        assert!(
+            calls.contains(&format!("delete-host-link {host}")),
+            "{calls:?}"
+        );
+        assert_eq!(wep_count(&ds), 0);
+        let ipam = fx.ipam_calls();
+        assert_eq!(ipam.len(), 2, "{ipam:?}");
+        assert!(ipam[1].starts_with("DEL c0ffee"), "{ipam:?}");
+    }
+
+    #[test]
+    fn policy_timeout_rolls_back_the_endpoint() {
+        let fx = Fixture::new();
+        let ds: Arc<dyn Datastore> = Arc::new(MemoryDatastore::new());
+        let dp = Arc::new(RecordingPodDataplane::default());
+        let plugin = CalicoPlugin::new(dp, Some(ds.clone()));
+        let extra = serde_json::json!({
+            "policy_setup_timeout_seconds": 1,
+            "endpoint_status_dir": fx.dir.path().join("status"),
+        });
+        let e = plugin.add(&fx.request("ADD", extra)).err();
+        assert_eq!(e.map(|e| e.code()), Some(skel::error::CODE_POLICY_TIMEOUT));
+        assert_eq!(wep_count(&ds), 0);
     }
 }
