@@ -8,6 +8,9 @@
 //! - **Values**: the JSON of the whole v3 object without `resourceVersion`, as [`KvStore`]
 //!   encodes it. A resource's `resourceVersion` is its key's `mod_revision`; a list's revision
 //!   is the etcd header revision it was read at.
+//! - **IPAM**: `IPAMBlock`, `BlockAffinity`, `IPAMHandle` and `IPAMConfiguration` are stored
+//!   as Calico's IPAM library stores them, bare model values under `/calico/ipam/v2/…`
+//!   ([`ipam_layout`]); the backend translates them to and from v3 objects.
 //! - **Compare-and-swap** as Calico does it, one transaction per write: create is
 //!   `If(version(key) = 0) Then Put Else Get`, update `If(mod_revision(key) = rev) Then Put
 //!   Else Get`, delete `[If(mod_revision(key) = rev)] Then Delete(prev_kv) Else Get`.
@@ -53,6 +56,10 @@ use futures::StreamExt;
 
 pub use etcd_client;
 
+pub mod ipam_layout;
+
+use ipam_layout::{EtcdLayout, ModelKey};
+
 use crate::config::EtcdConfig;
 use crate::error::{Error, Result};
 use crate::kv::{KvBackend, KvEntry, KvEvent, KvOp, KvStore, KvWatch};
@@ -89,6 +96,8 @@ pub const LIST_PAGE_SIZE: usize = 500;
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// Times a paginated list restarts when its revision is compacted between pages.
 const LIST_RESTARTS: u32 = 3;
+/// Most operations etcd accepts in one transaction (its `--max-txn-ops` default).
+const MAX_TXN_OPS: usize = 128;
 
 /// Tunables of the etcd connection. [`Default`] gives Calico's values.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,10 +127,11 @@ impl Default for EtcdOptions {
 }
 
 /// The etcd key of a resource, or `None` if its name or namespace cannot be one path
-/// segment (empty, or containing `/`): no such resource can be stored.
+/// segment (empty, or containing `/`): no such resource can be stored. Also `None` for the
+/// kinds stored in Calico's IPAM layout ([`ipam_layout`]), which have no v3 key.
 pub fn resource_path(key: &ResourceKey) -> Option<String> {
     let segment_ok = |s: &str| !s.is_empty() && !s.contains('/');
-    if !segment_ok(&key.name) {
+    if !segment_ok(&key.name) || EtcdLayout::of(key.kind) != EtcdLayout::Resource {
         return None;
     }
     let plural = key.kind.plural();
@@ -143,12 +153,16 @@ pub fn kind_prefix(kind: Kind, namespace: Option<&str>) -> String {
 }
 
 /// Parses an etcd key back into the resource it stores: `None` for keys outside the v3
-/// resource layout (unknown plural, wrong number of segments for the kind's scope).
+/// resource layout (unknown plural, wrong number of segments for the kind's scope, a kind
+/// stored in the IPAM layout).
 pub fn parse_resource_path(path: &str) -> Option<ResourceKey> {
     let rest = path.strip_prefix(RESOURCE_PREFIX)?;
     let mut parts = rest.split('/');
     let plural = parts.next()?;
-    let kind = Kind::ALL.iter().copied().find(|k| k.plural() == plural)?;
+    let kind = Kind::ALL
+        .iter()
+        .copied()
+        .find(|k| k.plural() == plural && EtcdLayout::of(*k) == EtcdLayout::Resource)?;
     let segments: Vec<&str> = parts.collect();
     if segments.iter().any(|s| s.is_empty()) {
         return None;
@@ -158,6 +172,59 @@ pub fn parse_resource_path(path: &str) -> Option<ResourceKey> {
         (false, [name]) => Some(ResourceKey::new(kind, "", *name)),
         _ => None,
     }
+}
+
+/// The key range `[start, end)` of every key of `kind` (of one namespace of a namespaced
+/// kind); it may hold other keys too, which [`parse_path`] skips.
+fn kind_range(kind: Kind, namespace: Option<&str>) -> (String, Vec<u8>) {
+    EtcdLayout::of(kind).range().unwrap_or_else(|| {
+        let prefix = kind_prefix(kind, namespace);
+        let end = prefix_end(&prefix);
+        (prefix, end)
+    })
+}
+
+/// Where a key of `kind` lives in etcd.
+enum Located {
+    /// A v3 resource key.
+    Resource(ResourceKey),
+    /// A key of Calico's IPAM layout.
+    Model(ModelKey),
+}
+
+/// Parses an etcd key as a key of `kind`: `None` if it holds something else.
+fn parse_path(kind: Kind, path: &str) -> Option<Located> {
+    match EtcdLayout::of(kind) {
+        EtcdLayout::Resource => parse_resource_path(path)
+            .filter(|k| k.kind == kind)
+            .map(Located::Resource),
+        _ => ModelKey::parse(path)
+            .filter(|k| k.kind() == kind)
+            .map(Located::Model),
+    }
+}
+
+/// The [`KvEntry`] of a stored key-value; a model value is translated into its v3 object.
+fn entry_of(located: Located, kv: &KeyValue, path: &str) -> Result<KvEntry> {
+    let revision = to_u64(kv.mod_revision(), path)?;
+    Ok(match located {
+        Located::Resource(key) => KvEntry {
+            key,
+            value: value_text(kv.value()),
+            revision,
+        },
+        Located::Model(model_key) => KvEntry {
+            key: model_key.resource_key(),
+            value: model_value(&model_key, kv),
+            revision,
+        },
+    })
+}
+
+/// The v3 JSON of a stored model value (or why there is none).
+fn model_value(model_key: &ModelKey, kv: &KeyValue) -> String {
+    ipam_layout::decode(model_key, kv.value(), kv.create_revision())
+        .unwrap_or_else(|reason| crate::kv::undecodable_value(&reason))
 }
 
 /// The end of the key range holding every key that starts with `prefix`.
@@ -252,8 +319,8 @@ impl EtcdBackend {
         })
     }
 
-    /// The underlying etcd client, for keys outside the v3 resource layout (IPAM's
-    /// `/calico/ipam/v2/…`, Felix's `/calico/felix/v1/…`).
+    /// The underlying etcd client, for keys no kind maps to (e.g. Felix's
+    /// `/calico/felix/v1/…`, IPAM's legacy host directories `/calico/ipam/v2/host/<node>`).
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -313,6 +380,57 @@ impl EtcdBackend {
         self.run(kv.txn(txn))
             .await
             .map_err(|f| self.error(op, Some(key), f))
+    }
+
+    /// Finds where a resource of an IPAM-layout kind is stored, with its key-value if it
+    /// exists. A block, handle or configuration name gives one key. An affinity name does
+    /// not (node names contain `-`): every candidate key is read in one transaction and the
+    /// first that exists wins (the longest node name, host before virtual).
+    async fn find_model(&self, key: &ResourceKey) -> Result<Option<(ModelKey, KeyValue)>> {
+        let mut candidates = ipam_layout::candidates(key);
+        // etcd's default limit of operations per transaction; no real name comes close.
+        candidates.truncate(MAX_TXN_OPS);
+        let found: Vec<Option<KeyValue>> = match candidates.as_slice() {
+            [] => return Ok(None),
+            [only] => {
+                let path = only.path();
+                let mut kv = self.kv.clone();
+                let mut resp = self
+                    .run(kv.get(path.as_str(), None))
+                    .await
+                    .map_err(|f| self.error("get", Some(key), f))?;
+                vec![resp.take_kvs().into_iter().next()]
+            }
+            many => {
+                let ops: Vec<TxnOp> = many.iter().map(|c| TxnOp::get(c.path(), None)).collect();
+                let resp = self.txn("get", key, Txn::new().and_then(ops)).await?;
+                resp.op_responses()
+                    .into_iter()
+                    .map(|op| match op {
+                        TxnOpResponse::Get(mut get) => get.take_kvs().into_iter().next(),
+                        _ => None,
+                    })
+                    .collect()
+            }
+        };
+        let mut existing = candidates
+            .into_iter()
+            .zip(found)
+            .filter_map(|(c, kv)| kv.map(|kv| (c, kv)));
+        let first = existing.next();
+        if let Some((chosen, _)) = &first {
+            let others: Vec<String> = existing.map(|(c, _)| c.path()).collect();
+            if !others.is_empty() {
+                tracing::warn!(
+                    name = %key.name,
+                    chosen = %chosen.path(),
+                    ?others,
+                    "several etcd keys hold a {} of this name; using the first",
+                    key.kind
+                );
+            }
+        }
+        Ok(first)
     }
 
     /// The current store revision.
@@ -555,15 +673,21 @@ fn value_text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// The key a write goes to; a resource that cannot have one is invalid.
-fn write_path(key: &ResourceKey) -> Result<String> {
-    resource_path(key).ok_or_else(|| {
+/// The key a write goes to and the value stored there; a resource that cannot have one is
+/// invalid. Kinds of the IPAM layout are translated into Calico's model values.
+fn write_target(key: &ResourceKey, value: String) -> Result<(String, String)> {
+    if EtcdLayout::of(key.kind) != EtcdLayout::Resource {
+        let (model_key, value) = ipam_layout::write_target(key, &value)?;
+        return Ok((model_key.path(), value));
+    }
+    let path = resource_path(key).ok_or_else(|| {
         Error::invalid(
             key,
             "metadata.name",
             "the name and namespace must be non-empty and free of '/' to form an etcd key",
         )
-    })
+    })?;
+    Ok((path, value))
 }
 
 /// The first key-value of the Get in a transaction's else branch.
@@ -581,6 +705,15 @@ impl KvBackend for EtcdBackend {
     }
 
     async fn get(&self, key: &ResourceKey) -> Result<Option<KvEntry>> {
+        if EtcdLayout::of(key.kind) != EtcdLayout::Resource {
+            return match self.find_model(key).await? {
+                None => Ok(None),
+                Some((model_key, found)) => {
+                    let path = model_key.path();
+                    entry_of(Located::Model(model_key), &found, &path).map(Some)
+                }
+            };
+        }
         let Some(path) = resource_path(key) else {
             return Ok(None);
         };
@@ -600,8 +733,7 @@ impl KvBackend for EtcdBackend {
     }
 
     async fn list(&self, kind: Kind, namespace: Option<&str>) -> Result<(Vec<KvEntry>, u64)> {
-        let prefix = kind_prefix(kind, namespace);
-        let end = prefix_end(&prefix);
+        let (prefix, end) = kind_range(kind, namespace);
         let mut page = i64::try_from(self.options.list_page_size.max(1)).unwrap_or(i64::MAX);
         let mut restarts = 0;
         let mut entries = Vec::new();
@@ -640,12 +772,8 @@ impl KvBackend for EtcdBackend {
             };
             for found in kvs {
                 let path = String::from_utf8_lossy(found.key());
-                match parse_resource_path(&path).filter(|k| k.kind == kind) {
-                    Some(key) => entries.push(KvEntry {
-                        key,
-                        value: value_text(found.value()),
-                        revision: to_u64(found.mod_revision(), &path)?,
-                    }),
+                match parse_path(kind, &path) {
+                    Some(located) => entries.push(entry_of(located, &found, &path)?),
                     None => tracing::debug!(key = %path, "ignoring a key that is not a {kind} key"),
                 }
             }
@@ -663,7 +791,7 @@ impl KvBackend for EtcdBackend {
     }
 
     async fn create(&self, key: &ResourceKey, value: String) -> Result<u64> {
-        let path = write_path(key)?;
+        let (path, value) = write_target(key, value)?;
         let txn = Txn::new()
             .when([Compare::version(path.as_str(), CompareOp::Equal, 0)])
             .and_then([TxnOp::put(path.as_str(), value, None)])
@@ -676,7 +804,7 @@ impl KvBackend for EtcdBackend {
     }
 
     async fn update(&self, key: &ResourceKey, value: String, expected: u64) -> Result<u64> {
-        let path = write_path(key)?;
+        let (path, value) = write_target(key, value)?;
         let txn = Txn::new()
             .when([Compare::mod_revision(
                 path.as_str(),
@@ -700,8 +828,23 @@ impl KvBackend for EtcdBackend {
     }
 
     async fn delete(&self, key: &ResourceKey, expected: Option<u64>) -> Result<KvEntry> {
-        let Some(path) = resource_path(key) else {
-            return Err(Error::NotFound { key: key.clone() });
+        let (path, model_key) = if EtcdLayout::of(key.kind) == EtcdLayout::Resource {
+            let Some(path) = resource_path(key) else {
+                return Err(Error::NotFound { key: key.clone() });
+            };
+            (path, None)
+        } else {
+            // One candidate key: delete it directly; an ambiguous affinity name: find the
+            // key first (the delete below is still conditional on what it finds, if asked).
+            let model_key = match ipam_layout::candidates(key).as_slice() {
+                [only] => only.clone(),
+                [] => return Err(Error::NotFound { key: key.clone() }),
+                _ => match self.find_model(key).await? {
+                    Some((model_key, _)) => model_key,
+                    None => return Err(Error::NotFound { key: key.clone() }),
+                },
+            };
+            (model_key.path(), Some(model_key))
         };
         let mut txn = Txn::new();
         if let Some(rev) = expected {
@@ -732,21 +875,20 @@ impl KvBackend for EtcdBackend {
             TxnOpResponse::Delete(mut d) => d.take_prev_kvs().into_iter().next(),
             _ => None,
         });
-        match previous {
-            None => Err(Error::NotFound { key: key.clone() }),
-            Some(prev) => Ok(KvEntry {
+        match (previous, model_key) {
+            (None, _) => Err(Error::NotFound { key: key.clone() }),
+            (Some(prev), None) => Ok(KvEntry {
                 key: key.clone(),
                 value: value_text(prev.value()),
                 revision: to_u64(prev.mod_revision(), &path)?,
             }),
+            (Some(prev), Some(model_key)) => entry_of(Located::Model(model_key), &prev, &path),
         }
     }
 
     async fn watch(&self, kind: Kind, from: Option<u64>) -> Result<KvWatch> {
-        let prefix = kind_prefix(kind, None);
-        let mut options = WatchOptions::new()
-            .with_range(prefix_end(&prefix))
-            .with_prev_key();
+        let (prefix, end) = kind_range(kind, None);
+        let mut options = WatchOptions::new().with_range(end).with_prev_key();
         if let Some(from) = from {
             options = options.with_start_revision(to_i64(from).saturating_add(1));
         }
@@ -888,15 +1030,24 @@ impl WatchCursor {
     fn convert(&self, ev: &Event) -> Option<KvEvent> {
         let kv = ev.kv()?;
         let path = String::from_utf8_lossy(kv.key());
-        let Some(key) = parse_resource_path(&path).filter(|k| k.kind == self.kind) else {
+        let Some(located) = parse_path(self.kind, &path) else {
             tracing::debug!(key = %path, "ignoring a change to a key that is not a {} key", self.kind);
             return None;
         };
         let revision = u64::try_from(kv.mod_revision()).ok()?;
+        let (key, model_key) = match located {
+            Located::Resource(key) => (key, None),
+            Located::Model(model_key) => (model_key.resource_key(), Some(model_key)),
+        };
+        // The value as the store decodes it: IPAM model values become v3 objects.
+        let text = |kv: &KeyValue| match &model_key {
+            None => value_text(kv.value()),
+            Some(model_key) => model_value(model_key, kv),
+        };
         let (op, value) = match ev.event_type() {
-            EventType::Put if kv.version() == 1 => (KvOp::Create, Some(value_text(kv.value()))),
-            EventType::Put => (KvOp::Update, Some(value_text(kv.value()))),
-            EventType::Delete => (KvOp::Delete, ev.prev_kv().map(|p| value_text(p.value()))),
+            EventType::Put if kv.version() == 1 => (KvOp::Create, Some(text(kv))),
+            EventType::Put => (KvOp::Update, Some(text(kv))),
+            EventType::Delete => (KvOp::Delete, ev.prev_kv().map(text)),
         };
         Some(KvEvent {
             key,
@@ -934,6 +1085,11 @@ mod tests {
     #[test]
     fn every_kind_round_trips() {
         for &kind in Kind::ALL {
+            if EtcdLayout::of(kind) != EtcdLayout::Resource {
+                let key = ResourceKey::new(kind, "", "n");
+                assert_eq!(resource_path(&key), None, "{kind} has no v3 key");
+                continue;
+            }
             let key = ResourceKey::new(kind, if kind.namespaced() { "ns" } else { "" }, "n");
             let path = resource_path(&key).unwrap();
             assert!(path.starts_with(&kind_prefix(kind, None)), "{path}");

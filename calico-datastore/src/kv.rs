@@ -371,8 +371,22 @@ pub fn parse_revision(key: &ResourceKey, field: &str, rv: &str) -> Result<u64> {
     })
 }
 
+/// Starts a [`KvEntry::value`] that stands for a stored value the backend could not turn
+/// into an object (JSON never starts with this control character).
+const UNDECODABLE: &str = "\u{1}undecodable:";
+
+/// The [`KvEntry::value`] a backend hands over for a stored value it could not translate
+/// into a v3 object (e.g. a malformed value in a backend-specific layout): [`decode`]
+/// reports `reason` for it.
+pub fn undecodable_value(reason: &str) -> String {
+    format!("{UNDECODABLE}{reason}")
+}
+
 /// Decodes a stored value and stamps its revision as `resourceVersion`.
 pub fn decode(entry: &KvEntry) -> std::result::Result<Resource, String> {
+    if let Some(reason) = entry.value.strip_prefix(UNDECODABLE) {
+        return Err(reason.to_owned());
+    }
     let value: serde_json::Value =
         serde_json::from_str(&entry.value).map_err(|e| format!("not JSON: {e}"))?;
     let mut resource = Resource::from_value(entry.key.kind, &value)
