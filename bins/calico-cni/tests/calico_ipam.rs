@@ -217,3 +217,68 @@ fn fifty_parallel_adds_and_dels() {
     assert_eq!(count(&node, Kind::IPAMHandle), 0);
     assert_eq!(allocated(&node), 0);
 }
+
+#[test]
+fn dual_stack_with_calico_ipam() {
+    let test = "dual_stack_with_calico_ipam";
+    if skip_unless_root(test) {
+        return;
+    }
+    let node = Node::new();
+    create_pool(&node, "10.233.96.0/20");
+    node.with_store(async |ds| {
+        ds.create(
+            IPPool::new(
+                ObjectMeta::named("test-pool-v6"),
+                IPPoolSpec {
+                    cidr: "fd33:233:96::/112".into(),
+                    block_size: 122,
+                    ..IPPoolSpec::default()
+                },
+            )
+            .into(),
+        )
+        .await
+        .unwrap();
+    });
+    let conf = node.conf(
+        "1.0.0",
+        json!({"type": "calico-ipam", "assign_ipv4": "true", "assign_ipv6": "true"}),
+    );
+    let att = Attachment::new(&node, conf, "K8S_POD_NAMESPACE=ipam6;K8S_POD_NAME=pod-6");
+    let add = att.add();
+    if ipam_missing(&add, test) {
+        return;
+    }
+    assert!(add.ok, "ADD: {} {}", add.stdout, add.stderr);
+    let ips = add.json["ips"].as_array().unwrap();
+    assert_eq!(ips.len(), 2, "{}", add.stdout);
+    let v6 = ips[1]["address"].as_str().unwrap().to_owned();
+    assert!(
+        v6.starts_with("fd33:233:96::") && v6.ends_with("/128"),
+        "{v6}"
+    );
+    let v6 = v6.trim_end_matches("/128").to_owned();
+    assert_eq!(add.json["routes"][1]["dst"], format!("{v6}/122"));
+    let routes6 = att.netns.ip(&["-6", "route"]);
+    assert!(
+        routes6.contains("default via fe80::ecee:eeff:feee:eeee dev eth0"),
+        "{routes6}"
+    );
+    let mut ok6 = false;
+    for _ in 0..20 {
+        if ping(&v6) {
+            ok6 = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(ok6, "ping {v6}");
+    assert!(ping(&first_ip(&add.json)));
+    let handle = format!("calico-test.{}", att.container_id);
+    assert_eq!(handle_ips(&node, &handle).len(), 2);
+    let del = att.del();
+    assert!(del.ok, "DEL: {} {}", del.stdout, del.stderr);
+    assert!(handle_ips(&node, &handle).is_empty());
+    assert_eq!(allocated(&node), 0);
+}
