@@ -262,9 +262,8 @@ impl Plugin for CalicoIpam {
         let store = Store::connect(&conf)?;
         let ipam = Ipam::new(store.ds.clone());
         let valid: BTreeSet<String> = conf
-            .valid_attachments
+            .valid_attachments()?
             .iter()
-            .flatten()
             .map(|a| a.container_id.clone())
             .collect();
         let prefix = format!("{}.", conf.name);

@@ -383,6 +383,14 @@ impl NetConf {
         read_mtu_file(Path::new(DEFAULT_MTU_FILE)).unwrap_or(FALLBACK_MTU)
     }
 
+    /// GC's `cni.dev/valid-attachments`; required (an absent list must not read as "none
+    /// valid", which would remove every attachment of the node).
+    pub fn valid_attachments(&self) -> Result<&[Attachment]> {
+        self.valid_attachments
+            .as_deref()
+            .ok_or_else(|| Error::config(VALID_ATTACHMENTS, "required for GC"))
+    }
+
     /// The endpoint status directory.
     pub fn endpoint_status_dir(&self) -> PathBuf {
         self.endpoint_status_dir

@@ -479,9 +479,8 @@ impl Plugin for CalicoPlugin {
         let conf = NetConf::from_value(&req.config)?;
         let node = conf.node_name()?;
         let valid: BTreeSet<(String, String)> = conf
-            .valid_attachments
+            .valid_attachments()?
             .iter()
-            .flatten()
             .map(|a| (a.container_id.clone(), a.ifname.clone()))
             .collect();
         let store = self.store(&conf)?;
@@ -669,6 +668,32 @@ mod tests {
         let ipam = fx.ipam_calls();
         assert_eq!(ipam.len(), 2, "{ipam:?}");
         assert!(ipam[1].starts_with("DEL c0ffee"), "{ipam:?}");
+    }
+
+    #[test]
+    fn gc_needs_valid_attachments() {
+        let fx = Fixture::new();
+        let ds: Arc<dyn Datastore> = Arc::new(MemoryDatastore::new());
+        let plugin =
+            CalicoPlugin::new(Arc::new(RecordingPodDataplane::default()), Some(ds.clone()));
+        plugin
+            .add(&fx.request("ADD", serde_json::json!({})))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut req = fx.request("ADD", serde_json::json!({}));
+        let e = plugin
+            .gc(&req)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("cni.dev/valid-attachments"), "{e}");
+        assert_eq!(wep_count(&ds), 1);
+        req.config["cni.dev/valid-attachments"] =
+            serde_json::json!([{"containerID": "c0ffee", "ifname": "eth0"}]);
+        plugin.gc(&req).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(wep_count(&ds), 1, "the valid attachment stays");
+        req.config["cni.dev/valid-attachments"] = serde_json::json!([]);
+        plugin.gc(&req).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(wep_count(&ds), 0);
     }
 
     #[test]
