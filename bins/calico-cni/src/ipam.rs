@@ -171,6 +171,10 @@ fn result_of(cni_version: &str, nets: &[IpNet]) -> CniResult {
 }
 
 impl Plugin for CalicoIpam {
+    fn name(&self) -> &'static str {
+        "calico-ipam"
+    }
+
     fn known_args(&self) -> Option<&'static [&'static str]> {
         Some(args::KNOWN_KEYS)
     }

@@ -161,7 +161,9 @@ fn dual_stack_with_host_local() {
         "ranges": [[{"subnet": "10.233.2.0/24"}], [{"subnet": "fd33:233:2::/64"}]],
         "dataDir": node.path("host-local"),
     });
-    let conf = node.conf("0.4.0", ipam);
+    let mut conf = node.conf("0.4.0", ipam);
+    let log = node.path("log/cni.log");
+    conf["log_file_path"] = serde_json::json!(log);
     let att = Attachment::new(&node, conf, "K8S_POD_NAMESPACE=dual;K8S_POD_NAME=stack");
     let host_if = calico_cni::names::host_veth_name_k8s("dual", "stack");
     let add = att.add();
@@ -204,4 +206,8 @@ fn dual_stack_with_host_local() {
     let del = att.del();
     assert!(del.ok, "DEL: {} {}", del.stdout, del.stderr);
     assert!(!host_link_exists(&host_if));
+    let log = std::fs::read_to_string(log).unwrap();
+    for needle in ["calico ADD", "calico CHECK", "calico DEL", "exit=0"] {
+        assert!(log.contains(needle), "{needle:?} not logged: {log}");
+    }
 }

@@ -350,6 +350,10 @@ impl CalicoPlugin {
 }
 
 impl Plugin for CalicoPlugin {
+    fn name(&self) -> &'static str {
+        "calico"
+    }
+
     fn add(&self, req: &Request) -> Result<CniResult> {
         let a = Attachment::new(req)?;
         let store = self.store(&a.conf)?;

@@ -5,6 +5,7 @@
 pub mod args;
 pub mod delegate;
 pub mod error;
+pub mod log;
 pub mod types;
 pub mod version;
 
@@ -246,6 +247,10 @@ pub enum Output {
 
 /// A CNI plugin.
 pub trait Plugin {
+    /// The plugin's name in logs.
+    fn name(&self) -> &'static str {
+        "cni"
+    }
     /// CNI_ARGS keys the plugin accepts without `IgnoreUnknown` (`None`: any).
     fn known_args(&self) -> Option<&'static [&'static str]> {
         None
@@ -331,6 +336,7 @@ pub fn dispatch(
         Ok(r) => r,
         Err((v, e)) => return error_output(&v, &e),
     };
+    let started = std::time::Instant::now();
     let outcome = match req.env.command {
         Command::Version => {
             return (0, version::version_json(&req.cni_version).to_string());
@@ -341,11 +347,13 @@ pub fn dispatch(
         Command::Gc => plugin.gc(&req).map(|()| Output::Nothing),
         Command::Status => plugin.status(&req).map(|()| Output::Nothing),
     };
-    match outcome {
+    let (code, out) = match outcome {
         Ok(Output::Result(r)) => (0, r.to_json(&req.cni_version).to_string()),
         Ok(Output::Nothing) => (0, String::new()),
         Err(e) => error_output(&req.cni_version, &e),
-    }
+    };
+    log::record(plugin.name(), &req, code, &out, started.elapsed());
+    (code, out)
 }
 
 fn error_output(cni_version: &str, e: &Error) -> (i32, String) {
