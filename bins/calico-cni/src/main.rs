@@ -2,6 +2,13 @@
 //! IPAM plugin instead, as Calico's own binary is.
 
 fn main() {
+    if std::env::args()
+        .nth(1)
+        .is_some_and(|a| a == "-v" || a == "--version")
+    {
+        println!("{}", env!("CARGO_PKG_VERSION"));
+        return;
+    }
     let invoked_as = std::env::args_os()
         .next()
         .map(std::path::PathBuf::from)

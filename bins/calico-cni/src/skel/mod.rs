@@ -1,5 +1,5 @@
 //! The CNI protocol: environment, stdin, commands, version negotiation, results and error
-//! JSON, and delegation to IPAM plugins. Plugin logic implements [`Plugin`]; [`run`] does
+//! JSON, and delegation to IPAM plugins. Plugin logic implements [`Plugin`]; [`main`] (or [`dispatch`]) does
 //! the rest and never panics on user input.
 
 pub mod args;
