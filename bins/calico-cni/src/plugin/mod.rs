@@ -564,6 +564,11 @@ mod tests {
         }
 
         fn request(&self, command: &str, extra: serde_json::Value) -> Request {
+            self.request_for(command, "c0ffee", extra)
+        }
+
+        fn request_for(&self, command: &str, container: &str, extra: serde_json::Value) -> Request {
+            let container = container.to_owned();
             let mut conf = serde_json::json!({
                 "cniVersion": "1.0.0", "name": "net1", "type": "calico",
                 "nodename_file": self.dir.path().join("nodename"),
@@ -577,7 +582,7 @@ mod tests {
             let vars = move |k: &str| -> Option<String> {
                 Some(match k {
                     "CNI_COMMAND" => command.clone(),
-                    "CNI_CONTAINERID" => "c0ffee".into(),
+                    "CNI_CONTAINERID" => container.clone(),
                     "CNI_NETNS" => "/run/netns/fake".into(),
                     "CNI_IFNAME" => "eth0".into(),
                     "CNI_ARGS" => "K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=web-1".into(),
@@ -672,6 +677,32 @@ mod tests {
         let ipam = fx.ipam_calls();
         assert_eq!(ipam.len(), 2, "{ipam:?}");
         assert!(ipam[1].starts_with("DEL c0ffee"), "{ipam:?}");
+    }
+
+    #[test]
+    fn del_of_an_older_container_keeps_the_endpoint() {
+        let fx = Fixture::new();
+        let ds: Arc<dyn Datastore> = Arc::new(MemoryDatastore::new());
+        let dp = Arc::new(RecordingPodDataplane::default());
+        let plugin = CalicoPlugin::new(dp.clone(), Some(ds.clone()));
+        plugin
+            .add(&fx.request("ADD", serde_json::json!({})))
+            .unwrap_or_else(|e| panic!("{e}"));
+        // The pod's previous sandbox is deleted after the new one was added.
+        plugin
+            .del(&fx.request_for("DEL", "old5andb0x", serde_json::json!({})))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(wep_count(&ds), 1, "the newer sandbox's endpoint stays");
+        let calls = fx.ipam_calls();
+        assert_eq!(
+            calls
+                .last()
+                .map(String::as_str)
+                .unwrap_or_default()
+                .split(' ')
+                .nth(1),
+            Some("old5andb0x")
+        );
     }
 
     #[test]
