@@ -73,6 +73,21 @@ fn add_check_del_with_host_local() {
         "1"
     );
     assert!(ping(&ip), "ping {ip} from the host");
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &att.netns.name,
+            "cat",
+            "/proc/sys/net/ipv4/ip_forward",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "ip_forward off by default"
+    );
     // In the datastore.
     let wep_name = format!("{}-k8s-nginx-eth0", node.node.replace('-', "--"));
     let wep = node.with_store(async |ds| {
@@ -164,6 +179,8 @@ fn dual_stack_with_host_local() {
     let mut conf = node.conf("0.4.0", ipam);
     let log = node.path("log/cni.log");
     conf["log_file_path"] = serde_json::json!(log);
+    conf["num_queues"] = serde_json::json!(2);
+    conf["container_settings"] = serde_json::json!({"allow_ip_forwarding": true});
     let att = Attachment::new(&node, conf, "K8S_POD_NAMESPACE=dual;K8S_POD_NAME=stack");
     let host_if = calico_cni::names::host_veth_name_k8s("dual", "stack");
     let add = att.add();
@@ -203,6 +220,23 @@ fn dual_stack_with_host_local() {
     assert!(ok6, "ping {v6}");
     let check = att.run("CHECK", &att.with_prev(r));
     assert!(check.ok, "CHECK: {} {}", check.stdout, check.stderr);
+    // num_queues on both ends, forwarding allowed in the pod.
+    let details = host_ip(&["-d", "link", "show", "dev", &host_if]);
+    assert!(details.contains("numtxqueues 2"), "{details}");
+    assert!(
+        att.netns
+            .ip(&["-d", "link", "show", "dev", "eth0"])
+            .contains("numrxqueues 2")
+    );
+    let fwd = |key: &str| {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &att.netns.name, "cat", key])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(fwd("/proc/sys/net/ipv4/ip_forward"), "1");
+    assert_eq!(fwd("/proc/sys/net/ipv6/conf/all/forwarding"), "1");
     let del = att.del();
     assert!(del.ok, "DEL: {} {}", del.stdout, del.stderr);
     assert!(!host_link_exists(&host_if));
