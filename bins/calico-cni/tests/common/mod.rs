@@ -116,10 +116,13 @@ impl Node {
         std::fs::create_dir_all(&bin).unwrap();
         let calico = PathBuf::from(env!("CARGO_BIN_EXE_calico"));
         std::os::unix::fs::symlink(&calico, bin.join("calico")).unwrap();
-        // The calico-ipam package's binary if it was built next to ours, else ours under
-        // that name (it dispatches on argv[0]).
+        // The calico-ipam package's binary if it was built next to ours and is not older
+        // (`cargo test -p calico-cni` does not rebuild it), else ours under that name (it
+        // dispatches on argv[0]).
         let sibling = calico.with_file_name("calico-ipam");
-        let ipam = if sibling.exists() { sibling } else { calico };
+        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let fresh = matches!((modified(&sibling), modified(&calico)), (Some(s), Some(c)) if s >= c);
+        let ipam = if fresh { sibling } else { calico };
         std::os::unix::fs::symlink(ipam, bin.join("calico-ipam")).unwrap();
         Node { dir, node, bin }
     }
