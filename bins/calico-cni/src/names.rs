@@ -102,8 +102,19 @@ impl WorkloadIds {
 
     /// The host-side veth name.
     pub fn host_veth(&self) -> String {
+        self.host_veth_with_prefix("")
+    }
+
+    /// The host-side veth name with Felix's interface prefix (`FELIX_INTERFACEPREFIX`: the
+    /// first of a comma-separated list; empty: `cali`). Calico applies it to pods only.
+    pub fn host_veth_with_prefix(&self, prefix: &str) -> String {
         if self.is_k8s() {
-            host_veth_name_k8s(&self.namespace, &self.pod)
+            let prefix = if prefix.is_empty() {
+                HOST_VETH_PREFIX
+            } else {
+                prefix
+            };
+            interface_name(prefix, &self.namespace, &self.pod)
         } else {
             host_veth_name_cni(&self.container_id)
         }
@@ -170,6 +181,11 @@ mod tests {
             Some("node--1-k8s-web--7d9f-eth0")
         );
         assert_eq!(k.host_veth(), host_veth_name_k8s("default", "web-7d9f"));
+        let eni = WorkloadIds::new(
+            "n",
+            &env("K8S_POD_NAMESPACE=namespace;K8S_POD_NAME=podname", "c1"),
+        );
+        assert_eq!(eni.host_veth_with_prefix("eni,veth,foo"), "eni82111e10a96");
         let c = WorkloadIds::new("node-1", &env("K8S_POD_NAME=only", "abc-def"));
         assert_eq!(c.orchestrator, "cni");
         assert_eq!(c.namespace, "default");

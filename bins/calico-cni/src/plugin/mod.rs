@@ -27,6 +27,9 @@ use crate::skel::{
 /// do not implement them).
 pub const CALICO_IPAM: &str = "calico-ipam";
 
+/// Felix's host interface prefix variable, honoured for pods' host veth names as Calico does.
+pub const FELIX_INTERFACEPREFIX: &str = "FELIX_INTERFACEPREFIX";
+
 /// The `calico` plugin: the dataplane it programs and, optionally, a datastore to use
 /// instead of the one the network config names (for embedding and tests).
 #[derive(Clone)]
@@ -143,7 +146,8 @@ impl Attachment {
         let node = conf.node_name()?;
         let ids = WorkloadIds::new(&node, &req.env);
         let wep_name = ids.wep_name()?;
-        let host_ifname = ids.host_veth();
+        let host_ifname =
+            ids.host_veth_with_prefix(&std::env::var(FELIX_INTERFACEPREFIX).unwrap_or_default());
         Ok(Attachment {
             conf,
             ids,
