@@ -117,19 +117,19 @@ pub struct Report {
 }
 
 impl Report {
-    fn out(&mut self, text: impl AsRef<str>) {
+    pub(crate) fn out(&mut self, text: impl AsRef<str>) {
         self.stdout.push_str(text.as_ref());
     }
 
     /// An error, printed as calicoctl's `main` prints errors (followed by a newline).
-    fn fail(mut self, text: impl AsRef<str>) -> Self {
+    pub(crate) fn fail(mut self, text: impl AsRef<str>) -> Self {
         self.stderr.push_str(text.as_ref());
         self.stderr.push('\n');
         self.failed = true;
         self
     }
 
-    fn failure(text: impl AsRef<str>) -> Self {
+    pub(crate) fn failure(text: impl AsRef<str>) -> Self {
         Report::default().fail(text)
     }
 }
@@ -183,7 +183,7 @@ fn resources_from_args(
 }
 
 /// Loads the configuration and opens the datastore, with calicoctl's messages.
-async fn connect(global: &Global) -> Result<Arc<dyn Datastore>, Report> {
+pub(crate) async fn connect(global: &Global) -> Result<Arc<dyn Datastore>, Report> {
     if let Some(file) = &global.config
         && file != Path::new(DEFAULT_CONFIG_FILE)
         && std::fs::metadata(file).is_err()
@@ -208,7 +208,7 @@ async fn connect(global: &Global) -> Result<Arc<dyn Datastore>, Report> {
 /// calicoctl's `CheckVersionMismatch`: the cluster's Calico version (from
 /// `ClusterInformation/default`) must match ours in major.minor.patch, unless
 /// `--allow-version-mismatch`.
-async fn check_version(store: &dyn Datastore, global: &Global) -> Result<(), String> {
+pub(crate) async fn check_version(store: &dyn Datastore, global: &Global) -> Result<(), String> {
     if global.allow_version_mismatch {
         return Ok(());
     }

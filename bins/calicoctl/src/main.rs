@@ -4,12 +4,15 @@
 //! datastore `calico-datastore` opens (embedded by default, etcd v3, or in-memory), chosen
 //! as calicoctl chooses: the `--config` file, else `/etc/calico/calicoctl.cfg` if it exists,
 //! else the environment (`DATASTORE_TYPE`, `ETCD_ENDPOINTS`, `CALICO_DATASTORE_PATH`, …).
-//! Their messages and exit codes are calicoctl's. `validate` checks manifests offline.
+//! Their messages and exit codes are calicoctl's. `ipam` shows, checks, releases and
+//! configures IP address management (on `calico_datastore::ipam`). `validate` checks
+//! manifests offline.
 
 mod commands;
 mod crud;
 mod errors;
 mod input;
+mod ipam;
 mod manifest;
 mod output;
 mod table;
@@ -51,6 +54,9 @@ enum Command {
     Get(commands::GetArgs),
     /// Decode, default and validate resources from files, directories or stdin, offline.
     Validate(validate::Args),
+    /// IP address management: show usage, check for leaks, release addresses, configure.
+    #[command(subcommand)]
+    Ipam(ipam::IpamCommand),
     /// Print the client version.
     Version,
 }
@@ -97,6 +103,7 @@ fn main() -> ExitCode {
         Command::Apply(args) => runtime.block_on(commands::apply(global, args)),
         Command::Delete(args) => runtime.block_on(commands::delete(global, args)),
         Command::Get(args) => runtime.block_on(commands::get(global, args)),
+        Command::Ipam(command) => runtime.block_on(ipam::run(global, command)),
         Command::Validate(args) => return validate::run(args),
         Command::Version => {
             println!("Client Version:    {CLIENT_VERSION}");

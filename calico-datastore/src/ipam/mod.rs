@@ -429,11 +429,22 @@ impl Ipam {
                 {
                     continue;
                 }
-                if !self.ensure_affine_block(host, aff).await? {
+                let Some(first) = self.ensure_affine_block(host, aff).await? else {
+                    continue;
+                };
+                if first.block.num_free_unreserved(&reserved) == 0 {
+                    tried_full.insert(aff.cidr);
                     continue;
                 }
                 let ips = self
-                    .assign_from_block(&aff.cidr, n - got.len(), args, &reserved, Some(host))
+                    .assign_from_block(
+                        &aff.cidr,
+                        n - got.len(),
+                        args,
+                        &reserved,
+                        Some(host),
+                        Some(first),
+                    )
                     .await?;
                 if ips.is_empty() {
                     tried_full.insert(aff.cidr);
@@ -456,7 +467,7 @@ impl Ipam {
             match self.find_and_claim(ctx, pools, host, family).await? {
                 Some(cidr) => {
                     let ips = self
-                        .assign_from_block(&cidr, n - got.len(), args, &reserved, Some(host))
+                        .assign_from_block(&cidr, n - got.len(), args, &reserved, Some(host), None)
                         .await?;
                     if ips.is_empty() {
                         tried_full.insert(cidr);
@@ -490,8 +501,9 @@ impl Ipam {
                 if got.len() == n {
                     break;
                 }
+                let cidr = c.block.cidr;
                 let ips = self
-                    .assign_from_block(&c.block.cidr, n - got.len(), args, &reserved, None)
+                    .assign_from_block(&cidr, n - got.len(), args, &reserved, None, Some(c))
                     .await?;
                 got.extend(ips);
             }
@@ -519,9 +531,15 @@ impl Ipam {
         args: &AutoAssignArgs,
         reserved: &(dyn Fn(IpAddr) -> bool + Sync),
         host: Option<&str>,
+        mut first: Option<StoredBlock>,
     ) -> IpamResult<Vec<IpNet>> {
         for _ in 0..MAX_RETRIES {
-            let Some(mut sb) = self.get_block(cidr).await? else {
+            // The caller's fresh read saves one round trip on the first attempt.
+            let current = match first.take() {
+                Some(b) => Some(b),
+                None => self.get_block(cidr).await?,
+            };
+            let Some(mut sb) = current else {
                 return Ok(Vec::new());
             };
             if host.is_some() && sb.block.host_affinity() != host {
@@ -557,19 +575,29 @@ impl Ipam {
     /// Makes sure the block behind one of the host's affinities exists and is the host's
     /// (Calico's `getBlockFromAffinity`): re-creates a missing block (a claim that crashed
     /// between its two writes), deletes an affinity whose block belongs to another host, and
-    /// confirms a pending affinity whose block is ours. False if the block is not usable.
-    async fn ensure_affine_block(&self, host: &str, aff: &StoredAffinity) -> IpamResult<bool> {
+    /// confirms a pending affinity whose block is ours. Returns the block if it is usable.
+    async fn ensure_affine_block(
+        &self,
+        host: &str,
+        aff: &StoredAffinity,
+    ) -> IpamResult<Option<StoredBlock>> {
         if aff.spec.state == calico_model::BlockAffinityState::PendingDeletion {
-            return Ok(false);
+            return Ok(None);
         }
         match self.get_block(&aff.cidr).await? {
-            None => self.claim_block(host, &aff.cidr).await,
+            None => {
+                if self.claim_block(host, &aff.cidr).await? {
+                    self.get_block(&aff.cidr).await
+                } else {
+                    Ok(None)
+                }
+            }
             Some(sb) if sb.block.host_affinity() != Some(host) => {
                 // Stale: the block belongs to someone else (or to nobody).
                 let _ = self.delete_affinity(aff).await;
-                Ok(false)
+                Ok(None)
             }
-            Some(_) => {
+            Some(sb) => {
                 if !aff.confirmed() {
                     self.set_affinity_state(
                         host,
@@ -578,7 +606,7 @@ impl Ipam {
                     )
                     .await?;
                 }
-                Ok(true)
+                Ok(Some(sb))
             }
         }
     }

@@ -284,8 +284,16 @@ impl Ipam {
         delta: i64,
     ) -> IpamResult<()> {
         let block_str = block.to_string();
+        // A new handle (the common case of an allocation) is created without a read first.
+        let mut try_create = delta > 0;
         for _ in 0..MAX_RETRIES {
-            let result = match self.get_handle(handle_id).await? {
+            let current = if try_create {
+                try_create = false;
+                None
+            } else {
+                self.get_handle(handle_id).await?
+            };
+            let result = match current {
                 None if delta <= 0 => return Ok(()),
                 None => {
                     let spec = IPAMHandleSpec {
