@@ -15,6 +15,7 @@ APT_PACKAGES=(
     protobuf-compiler libprotobuf-dev
     etcd-server etcd-client
     nftables iproute2 iputils-ping python3
+    containernetworking-plugins
 )
 
 install_packages() {
