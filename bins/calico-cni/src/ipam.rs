@@ -89,13 +89,21 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn new(req: &Request) -> Result<Self> {
+    /// The request's context, on `store` if given (already checked ready) or a new
+    /// connection.
+    fn new(req: &Request, store: Option<Store>) -> Result<Self> {
         let conf = NetConf::from_value(&req.config)?;
         let node = conf.node_name()?;
         let ids = WorkloadIds::new(&node, &req.env);
         let handle = names::ipam_handle(&conf.name, &req.env.container_id);
-        let store = Store::connect(&conf)?;
-        store.ensure_ready()?;
+        let store = match store {
+            Some(s) => s,
+            None => {
+                let s = Store::connect(&conf)?;
+                s.ensure_ready()?;
+                s
+            }
+        };
         let ipam = Ipam::new(store.ds.clone());
         Ok(Ctx {
             conf,
@@ -170,17 +178,29 @@ fn result_of(cni_version: &str, nets: &[IpNet]) -> CniResult {
     }
 }
 
-impl Plugin for CalicoIpam {
-    fn name(&self) -> &'static str {
-        "calico-ipam"
+impl CalicoIpam {
+    /// Runs `command` in this process on an already open (and ready) datastore: what the
+    /// `calico` plugin does instead of executing the `calico-ipam` binary — the same code,
+    /// one process start and one datastore open less per pod.
+    pub(crate) fn run_in(
+        &self,
+        command: skel::Command,
+        req: &Request,
+        store: &Store,
+    ) -> Result<Option<CniResult>> {
+        let ctx = Ctx::new(req, Some(store.clone()))?;
+        match command {
+            skel::Command::Add => self.add_in(req, ctx).map(Some),
+            skel::Command::Del => self.del_in(ctx).map(|()| None),
+            skel::Command::Check => self.check_in(ctx).map(|()| None),
+            other => Err(Error::config(
+                "ipam",
+                format!("{} is not run in-process", other.as_str()),
+            )),
+        }
     }
 
-    fn known_args(&self) -> Option<&'static [&'static str]> {
-        Some(args::KNOWN_KEYS)
-    }
-
-    fn add(&self, req: &Request) -> Result<CniResult> {
-        let ctx = Ctx::new(req)?;
+    fn add_in(&self, req: &Request, ctx: Ctx) -> Result<CniResult> {
         let _lock = HostLock::take(&ctx.conf.ipam_lock_file());
         let existing = ctx.store.block_on(ctx.ipam.ips_by_handle(&ctx.handle))?;
         if !existing.is_empty() {
@@ -236,8 +256,7 @@ impl Plugin for CalicoIpam {
         Ok(result_of(&req.cni_version, &nets))
     }
 
-    fn del(&self, req: &Request) -> Result<()> {
-        let ctx = Ctx::new(req)?;
+    fn del_in(&self, ctx: Ctx) -> Result<()> {
         let _lock = HostLock::take(&ctx.conf.ipam_lock_file());
         ctx.store
             .block_on(ctx.ipam.release_by_handle(&ctx.handle))?;
@@ -248,8 +267,7 @@ impl Plugin for CalicoIpam {
         Ok(())
     }
 
-    fn check(&self, req: &Request) -> Result<()> {
-        let ctx = Ctx::new(req)?;
+    fn check_in(&self, ctx: Ctx) -> Result<()> {
         let ips = ctx.store.block_on(ctx.ipam.ips_by_handle(&ctx.handle))?;
         if ips.is_empty() {
             return Err(Error::UnknownContainer(format!(
@@ -258,6 +276,28 @@ impl Plugin for CalicoIpam {
             )));
         }
         Ok(())
+    }
+}
+
+impl Plugin for CalicoIpam {
+    fn name(&self) -> &'static str {
+        "calico-ipam"
+    }
+
+    fn known_args(&self) -> Option<&'static [&'static str]> {
+        Some(args::KNOWN_KEYS)
+    }
+
+    fn add(&self, req: &Request) -> Result<CniResult> {
+        self.add_in(req, Ctx::new(req, None)?)
+    }
+
+    fn del(&self, req: &Request) -> Result<()> {
+        self.del_in(Ctx::new(req, None)?)
+    }
+
+    fn check(&self, req: &Request) -> Result<()> {
+        self.check_in(Ctx::new(req, None)?)
     }
 
     fn gc(&self, req: &Request) -> Result<()> {

@@ -253,7 +253,9 @@ fn dual_stack_with_calico_ipam() {
         "1.0.0",
         json!({"type": "calico-ipam", "assign_ipv4": "true", "assign_ipv6": "true"}),
     );
-    let att = Attachment::new(&node, conf, "K8S_POD_NAMESPACE=ipam6;K8S_POD_NAME=pod-6");
+    let mut att = Attachment::new(&node, conf, "K8S_POD_NAMESPACE=ipam6;K8S_POD_NAME=pod-6");
+    // This test runs calico-ipam as its own process (the others run it inside `calico`).
+    att.extra_env.push(("CALICO_CNI_EXEC_IPAM", "1"));
     let add = att.add();
     if ipam_missing(&add, test) {
         return;

@@ -67,9 +67,11 @@ pub fn main() -> i32 {
     skel::main(&CalicoPlugin::default())
 }
 
-/// A datastore connection with the runtime its futures run on.
+/// A datastore connection with the runtime its futures run on (cheap to clone: both are
+/// shared).
+#[derive(Clone)]
 pub(crate) struct Store {
-    pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) rt: Arc<tokio::runtime::Runtime>,
     pub(crate) ds: Arc<dyn Datastore>,
 }
 
@@ -86,7 +88,10 @@ impl Store {
         let ds = rt
             .block_on(calico_datastore::connect(&config))
             .map_err(|e| Error::datastore("connect", e))?;
-        Ok(Store { rt, ds })
+        Ok(Store {
+            rt: Arc::new(rt),
+            ds,
+        })
     }
 
     /// A store over an existing datastore.
@@ -98,7 +103,10 @@ impl Store {
                 what: "start the datastore runtime".into(),
                 source: e,
             })?;
-        Ok(Store { rt, ds })
+        Ok(Store {
+            rt: Arc::new(rt),
+            ds,
+        })
     }
 
     pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
@@ -171,6 +179,33 @@ fn ipam_args(req: &Request) -> String {
     CniArgs::with_ignore_unknown(&req.env.args_raw)
 }
 
+/// Set to run `calico-ipam` as a separate process even when the store is open here.
+pub const EXEC_IPAM_ENV: &str = "CALICO_CNI_EXEC_IPAM";
+
+/// Runs the IPAM plugin for `command`. `calico-ipam` runs in this process on the open
+/// datastore `store` (the same code as the `calico-ipam` binary, with the same `CNI_ARGS` it
+/// would get: one process start and one datastore open less per pod); any other type, or
+/// any type when [`EXEC_IPAM_ENV`] is set, is executed from `CNI_PATH` as the spec describes.
+fn run_ipam(
+    ipam_type: &str,
+    command: Command,
+    req: &Request,
+    store: Option<&Store>,
+) -> Result<Option<CniResult>> {
+    let args = ipam_args(req);
+    if let Some(store) = store
+        && ipam_type == CALICO_IPAM
+        && std::env::var_os(EXEC_IPAM_ENV).is_none()
+    {
+        let mut sub = req.clone();
+        sub.env.command = command;
+        sub.env.args = CniArgs::parse(&args, Some(skel::args::KNOWN_KEYS))?;
+        sub.env.args_raw = args;
+        return crate::ipam::CalicoIpam.run_in(command, &sub, store);
+    }
+    delegate::exec(ipam_type, command, &req.env, &args, &req.stdin)
+}
+
 /// Everything an ADD did so far, undone in reverse if it fails.
 #[derive(Default)]
 struct Undo {
@@ -198,8 +233,7 @@ impl Undo {
             eprintln!("calico: rollback: {e}");
         }
         if let Some(ipam) = &self.ipam
-            && let Err(e) =
-                delegate::exec(ipam, Command::Del, &req.env, &ipam_args(req), &req.stdin)
+            && let Err(e) = run_ipam(ipam, Command::Del, req, Some(store))
         {
             eprintln!("calico: rollback: IPAM DEL: {e}");
         }
@@ -260,14 +294,7 @@ impl CalicoPlugin {
                     .collect(),
                 ..CniResult::default()
             },
-            _ => delegate::exec(
-                ipam_type,
-                Command::Add,
-                &req.env,
-                &ipam_args(req),
-                &req.stdin,
-            )?
-            .unwrap_or_default(),
+            _ => run_ipam(ipam_type, Command::Add, req, Some(store))?.unwrap_or_default(),
         };
         if existing.is_none() {
             undo.ipam = Some(ipam_type.to_owned());
@@ -375,11 +402,13 @@ impl Plugin for CalicoPlugin {
     fn del(&self, req: &Request) -> Result<()> {
         let a = Attachment::new(req)?;
         let mut errors: Vec<Error> = Vec::new();
+        let mut open = None;
         match self
             .store(&a.conf)
             .and_then(|s| s.ensure_ready().map(|()| s))
         {
             Ok(store) => {
+                open = Some(store.clone());
                 if let Err(e) = store.block_on(workload::delete_endpoint(
                     &store.ds,
                     &a.ids.namespace,
@@ -399,9 +428,7 @@ impl Plugin for CalicoPlugin {
         }
         match a.ipam_type() {
             Ok(t) => {
-                if let Err(e) =
-                    delegate::exec(t, Command::Del, &req.env, &ipam_args(req), &req.stdin)
-                {
+                if let Err(e) = run_ipam(t, Command::Del, req, open.as_ref()) {
                     errors.push(e);
                 }
             }

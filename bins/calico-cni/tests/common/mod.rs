@@ -252,6 +252,8 @@ pub struct Attachment<'a> {
     pub ifname: String,
     pub args: String,
     pub conf: Value,
+    /// More environment for every plugin run.
+    pub extra_env: Vec<(&'static str, &'static str)>,
 }
 
 impl<'a> Attachment<'a> {
@@ -263,6 +265,7 @@ impl<'a> Attachment<'a> {
             ifname: "eth0".into(),
             args: args.to_owned(),
             conf,
+            extra_env: Vec::new(),
         }
     }
 
@@ -273,18 +276,16 @@ impl<'a> Attachment<'a> {
     pub fn run_plugin(&self, plugin: &Path, command: &str, conf: &Value) -> Outcome {
         let netns = self.netns.path.display().to_string();
         let cni_path = self.node.cni_path();
-        exec(
-            plugin,
-            &[
-                ("CNI_COMMAND", command),
-                ("CNI_CONTAINERID", &self.container_id),
-                ("CNI_NETNS", &netns),
-                ("CNI_IFNAME", &self.ifname),
-                ("CNI_ARGS", &self.args),
-                ("CNI_PATH", &cni_path),
-            ],
-            conf,
-        )
+        let mut env = vec![
+            ("CNI_COMMAND", command),
+            ("CNI_CONTAINERID", self.container_id.as_str()),
+            ("CNI_NETNS", netns.as_str()),
+            ("CNI_IFNAME", self.ifname.as_str()),
+            ("CNI_ARGS", self.args.as_str()),
+            ("CNI_PATH", cni_path.as_str()),
+        ];
+        env.extend(self.extra_env.iter().copied());
+        exec(plugin, &env, conf)
     }
 
     pub fn add(&self) -> Outcome {
