@@ -72,6 +72,23 @@ pub struct AllocationInfo {
     pub sequence_number: Option<u64>,
 }
 
+impl AllocationInfo {
+    /// The allocation of ordinal `ord` of `block`.
+    fn of(block: &super::Block, ord: usize) -> Self {
+        let attr = block.attribute_of(ord);
+        AllocationInfo {
+            ip: block.ip_of(ord),
+            block: block.cidr,
+            block_affinity: block.spec.affinity.clone(),
+            handle: attr.and_then(|a| a.handle_id.clone()),
+            attributes: attr
+                .map(|a| a.active_owner_attrs.clone())
+                .unwrap_or_default(),
+            sequence_number: block.sequence_of(ord),
+        }
+    }
+}
+
 /// An allocation nothing uses.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -217,17 +234,7 @@ impl Ipam {
             if let Some(ord) = sb.block.ordinal_of(ip)
                 && sb.block.spec.allocations[ord].is_some()
             {
-                let attr = sb.block.attribute_of(ord);
-                return Ok(Some(AllocationInfo {
-                    ip,
-                    block: sb.block.cidr,
-                    block_affinity: sb.block.spec.affinity.clone(),
-                    handle: attr.and_then(|a| a.handle_id.clone()),
-                    attributes: attr
-                        .map(|a| a.active_owner_attrs.clone())
-                        .unwrap_or_default(),
-                    sequence_number: sb.block.sequence_of(ord),
-                }));
+                return Ok(Some(AllocationInfo::of(&sb.block, ord)));
             }
         }
         Ok(None)
@@ -237,17 +244,8 @@ impl Ipam {
     pub async fn allocations(&self) -> IpamResult<Vec<AllocationInfo>> {
         let mut out = Vec::new();
         for sb in self.list_blocks().await? {
-            for (ord, attr) in sb.block.allocated() {
-                out.push(AllocationInfo {
-                    ip: sb.block.ip_of(ord),
-                    block: sb.block.cidr,
-                    block_affinity: sb.block.spec.affinity.clone(),
-                    handle: attr.and_then(|a| a.handle_id.clone()),
-                    attributes: attr
-                        .map(|a| a.active_owner_attrs.clone())
-                        .unwrap_or_default(),
-                    sequence_number: sb.block.sequence_of(ord),
-                });
+            for (ord, _) in sb.block.allocated() {
+                out.push(AllocationInfo::of(&sb.block, ord));
             }
         }
         Ok(out)

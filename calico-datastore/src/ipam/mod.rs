@@ -1115,19 +1115,12 @@ impl Ipam {
 
     /// The addresses a handle holds.
     pub async fn ips_by_handle(&self, handle_id: &str) -> IpamResult<Vec<IpAddr>> {
-        let Some(handle) = self.get_handle(handle_id).await? else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::new();
-        for cidr in handle.spec.block.keys() {
-            let Ok(cidr) = cidr.parse::<IpNet>() else {
-                continue;
-            };
-            if let Some(sb) = self.get_block(&cidr).await? {
-                out.extend(sb.block.ips_of_handle(handle_id));
-            }
-        }
-        Ok(out)
+        Ok(self
+            .nets_by_handle(handle_id)
+            .await?
+            .iter()
+            .map(IpNet::addr)
+            .collect())
     }
 
     /// Like [`Ipam::ips_by_handle`], each address with its block's prefix length.

@@ -67,6 +67,17 @@ pub fn main() -> i32 {
     skel::main(&CalicoPlugin::default())
 }
 
+/// The single-threaded runtime a plugin's datastore futures run on.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io {
+            what: "start the datastore runtime".into(),
+            source: e,
+        })
+}
+
 /// A datastore connection with the runtime its futures run on (cheap to clone: both are
 /// shared).
 #[derive(Clone)]
@@ -78,13 +89,7 @@ pub(crate) struct Store {
 impl Store {
     pub(crate) fn connect(conf: &NetConf) -> Result<Self> {
         let config = conf.datastore()?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Io {
-                what: "start the datastore runtime".into(),
-                source: e,
-            })?;
+        let rt = runtime()?;
         let ds = rt
             .block_on(calico_datastore::connect(&config))
             .map_err(|e| Error::datastore("connect", e))?;
@@ -96,13 +101,7 @@ impl Store {
 
     /// A store over an existing datastore.
     pub(crate) fn with(ds: Arc<dyn Datastore>) -> Result<Self> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Io {
-                what: "start the datastore runtime".into(),
-                source: e,
-            })?;
+        let rt = runtime()?;
         Ok(Store {
             rt: Arc::new(rt),
             ds,
