@@ -44,6 +44,13 @@ cargo fmt --all --check
 step "cargo clippy (all targets, all features)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
+step "binaries the tests run from other packages"
+# Integration tests only get their own package's binaries built. calico-lab's tests run
+# calico-node, calico and calico-ipam found next to calico-lab (target/debug); calico-ipam
+# has no integration tests of its own, so the workspace test build does not produce its
+# binary (the lab tests would skip loudly). Same features as the test build below.
+cargo build --all-features -p calico-node -p calico-cni -p calico-ipam
+
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --all-features --no-fail-fast

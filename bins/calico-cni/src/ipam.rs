@@ -1,7 +1,7 @@
 //! The `calico-ipam` IPAM plugin: addresses from Calico IPAM ([`calico_datastore::ipam`]).
 //!
 //! - ADD: the handle `<network>.<container ID>` keeps what it has (a repeated ADD returns
-//!   the same addresses); `IP=<addr>` in `CNI_ARGS` assigns that address; otherwise one IPv4
+//!   the same addresses); `IP=<addr>` in `CNI_ARGS` assigns that address (`IP=<v4>,<v6>`: both); otherwise one IPv4
 //!   address (unless `assign_ipv4` is `"false"`) and one IPv6 address (if `assign_ipv6` is
 //!   `"true"`). The result lists each address with its block's prefix (`10.244.1.5/26`)
 //!   and one route per address to that prefix; no interfaces.
@@ -161,6 +161,24 @@ impl Ctx {
     }
 }
 
+/// The addresses of `CNI_ARGS` `IP=`: one address, or a comma-separated list (at most one
+/// per family, as host-local accepts them: `IP=10.0.0.5,fd00::5`).
+fn requested_ips(value: &str) -> Result<Vec<IpAddr>> {
+    let bad = |reason: String| Error::InvalidEnv {
+        var: "CNI_ARGS".into(),
+        reason: format!("IP={value}: {reason}"),
+    };
+    let mut ips: Vec<IpAddr> = Vec::new();
+    for part in value.split(',').map(str::trim) {
+        let ip: IpAddr = part.parse().map_err(|e| bad(format!("{part:?}: {e}")))?;
+        if ips.iter().any(|i| i.is_ipv4() == ip.is_ipv4()) {
+            return Err(bad("more than one address of a family".into()));
+        }
+        ips.push(ip);
+    }
+    Ok(ips)
+}
+
 fn result_of(cni_version: &str, nets: &[IpNet]) -> CniResult {
     CniResult {
         cni_version: cni_version.to_owned(),
@@ -209,18 +227,26 @@ impl CalicoIpam {
                 &ctx.with_block_prefix(&existing)?,
             ));
         }
-        let nets = if let Some(ip) = req.env.args.get(args::IP) {
-            let ip: IpAddr = ip.parse().map_err(|e| Error::InvalidEnv {
-                var: "CNI_ARGS".into(),
-                reason: format!("IP={ip}: {e}"),
-            })?;
-            vec![ctx.store.block_on(ctx.ipam.assign_ip(&AssignIpArgs {
-                ip,
-                handle_id: ctx.handle.clone(),
-                attrs: ctx.attrs(),
-                hostname: ctx.ids.node.clone(),
-                intended_use: IPPoolAllowedUse::Workload,
-            }))?]
+        let nets = if let Some(ips) = req.env.args.get(args::IP) {
+            let ips = requested_ips(ips)?;
+            let mut nets = Vec::with_capacity(ips.len());
+            for ip in ips {
+                match ctx.store.block_on(ctx.ipam.assign_ip(&AssignIpArgs {
+                    ip,
+                    handle_id: ctx.handle.clone(),
+                    attrs: ctx.attrs(),
+                    hostname: ctx.ids.node.clone(),
+                    intended_use: IPPoolAllowedUse::Workload,
+                })) {
+                    Ok(net) => nets.push(net),
+                    Err(e) => {
+                        // All or nothing: give back what this ADD took.
+                        let _ = ctx.store.block_on(ctx.ipam.release_by_handle(&ctx.handle));
+                        return Err(e.into());
+                    }
+                }
+            }
+            nets
         } else {
             let num_ipv4 = usize::from(ctx.conf.ipam.want_ipv4());
             let num_ipv6 = usize::from(ctx.conf.ipam.want_ipv6());
@@ -346,5 +372,29 @@ impl Plugin for CalicoIpam {
         Store::connect(&conf)
             .map_err(|e| Error::NotAvailable(e.to_string()))?
             .ping()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::requested_ips;
+
+    #[test]
+    fn ip_arg_takes_one_address_or_one_per_family() {
+        assert_eq!(
+            requested_ips("10.0.0.5").unwrap(),
+            vec!["10.0.0.5".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert_eq!(
+            requested_ips("10.0.0.5, fd00::5").unwrap(),
+            vec![
+                "10.0.0.5".parse::<std::net::IpAddr>().unwrap(),
+                "fd00::5".parse().unwrap()
+            ]
+        );
+        assert!(requested_ips("10.0.0.5,10.0.0.6").is_err());
+        assert!(requested_ips("10.0.0.5,").is_err());
+        assert!(requested_ips("nope").is_err());
     }
 }

@@ -85,6 +85,13 @@ enum Command {
         /// before its probes (e.g. extra nft rules); its failure stops the run.
         #[arg(long, value_name = "CMD")]
         node_hook: Option<String>,
+        /// Wire each pod by executing the real `calico` CNI plugin (ADD, and DEL at the end)
+        /// with `calico-ipam` on the lab's datastore, instead of directly (see docs/LAB.md).
+        #[arg(long)]
+        via_cni: bool,
+        /// Directory holding `calico` and `calico-ipam` (default: this executable's).
+        #[arg(long, value_name = "DIR")]
+        cni_path: Option<std::path::PathBuf>,
     },
     /// Measure a policy write in the datastore -> the first packet whose verdict changed,
     /// between two cases of a scenario (needs root and calico-node).
@@ -136,6 +143,8 @@ fn main() -> ExitCode {
             no_policy,
             prefix,
             node_hook,
+            via_cni,
+            cni_path,
         } => {
             let loaded = match load(&scenario, case.as_deref()) {
                 Ok(s) => s,
@@ -152,6 +161,8 @@ fn main() -> ExitCode {
                 no_policy,
                 prefix: prefix.unwrap_or_else(run::fresh_prefix),
                 node_hook,
+                via_cni,
+                cni_path: cni_path.unwrap_or_else(run::default_cni_path),
             };
             run::run(&loaded, &opts)
         }
@@ -178,6 +189,8 @@ fn main() -> ExitCode {
                 no_policy: false,
                 prefix: run::fresh_prefix(),
                 node_hook: None,
+                via_cni: false,
+                cni_path: run::default_cni_path(),
             };
             run::latency::latency(&loaded, &opts, &from_case, &to_case, rounds)
         }

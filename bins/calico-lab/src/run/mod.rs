@@ -4,6 +4,7 @@
 //! every probe ([`probe`]); the report exactly as `simulate` prints it. Everything is removed
 //! on exit, on failure and on SIGINT/SIGTERM ([`netns::Cleanup`]).
 
+pub mod cni;
 pub mod latency;
 pub mod netns;
 pub mod node;
@@ -12,7 +13,7 @@ pub mod topology;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
@@ -91,6 +92,18 @@ pub struct RunOptions {
     /// Shell command run inside the node namespace after each case is programmed, before
     /// its probes.
     pub node_hook: Option<String>,
+    /// Wire each pod by executing the `calico` CNI plugin (ADD/DEL) instead of directly.
+    pub via_cni: bool,
+    /// Where `calico` and `calico-ipam` are (`CNI_PATH`).
+    pub cni_path: PathBuf,
+}
+
+/// The default CNI plugin directory: the one holding this executable.
+pub fn default_cni_path() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// The default calico-node: next to this executable.
@@ -199,6 +212,8 @@ fn kind_of(p: &Probe) -> Result<ProbeKind, String> {
 
 /// A built lab: calico-node (if any), the listeners and the topology, dropped in that order.
 pub struct Lab {
+    /// The pods the CNI plugin set up (`--via-cni`), DEL'd before the datastore goes.
+    pub cni: Option<cni::CniPods>,
     /// calico-node on its datastore (`None` with `--no-policy`).
     pub node: Option<node::Node>,
     /// The listeners in the destination pods (kept alive until the lab goes).
@@ -250,15 +265,44 @@ pub fn setup(
             }
         }
     }
-    let mut topo = Topology::build(&opts.prefix, &pods, &externals, cleanup)?;
+    if opts.via_cni && opts.no_policy {
+        return Err(LabError::Scenario(
+            "--via-cni needs the datastore: it cannot be combined with --no-policy".into(),
+        ));
+    }
+    let mut node = if opts.no_policy {
+        None
+    } else {
+        Some(node::Node::new(
+            &format!("{}-node", opts.prefix),
+            &opts.node_bin,
+            &opts.dataplane,
+            cleanup,
+        )?)
+    };
+    let mut topo = Topology::build(&opts.prefix, &pods, &externals, !opts.via_cni, cleanup)?;
     topo.has_host_endpoints = !scenario.model.host_endpoints.is_empty();
+    let mut cni_pods = None;
+    let mut cni_time = None;
+    if let (true, Some(node)) = (opts.via_cni, node.as_mut()) {
+        let (pods_added, took) = setup_via_cni(opts, node, &mut topo, &pods)?;
+        cni_pods = Some(pods_added);
+        cni_time = Some(took);
+        topo.build_time += took;
+    }
     if !opts.json {
         println!(
-            "lab {}: node namespace {}, {} pod namespace(s) built in {:.0} ms",
+            "lab {}: node namespace {}, {} pod namespace(s) built in {:.0} ms{}",
             topo.prefix,
             topo.node_ns,
             topo.pods.len(),
-            topo.build_time.as_secs_f64() * 1000.0
+            topo.build_time.as_secs_f64() * 1000.0,
+            cni_time
+                .map(|t| format!(
+                    " (pods wired by the CNI plugin in {:.0} ms)",
+                    t.as_secs_f64() * 1000.0
+                ))
+                .unwrap_or_default()
         );
     }
     let sctp = topo
@@ -281,22 +325,67 @@ pub fn setup(
     }
     let specs: Vec<_> = wanted.into_iter().collect();
     let listeners = Listeners::start(&specs)?;
-    let node = if opts.no_policy {
-        None
-    } else {
-        Some(node::Node::new(
-            &topo.node_ns,
-            &opts.node_bin,
-            &opts.dataplane,
-            cleanup,
-        )?)
-    };
     Ok(Lab {
+        cni: cni_pods,
         node,
         _listeners: listeners,
         topo,
         sctp,
     })
+}
+
+/// `--via-cni`: pools covering the pods' fixed addresses, an ADD per pod, and each pod's
+/// host interface as its WorkloadEndpoint names it (checked to hold the pod's addresses).
+fn setup_via_cni(
+    opts: &RunOptions,
+    node: &mut node::Node,
+    topo: &mut Topology,
+    pods: &[PodSpec],
+) -> Result<(cni::CniPods, Duration), LabError> {
+    node.set_via_cni();
+    let addresses: Vec<IpAddr> = pods
+        .iter()
+        .flat_map(|p| std::iter::once(IpAddr::V4(p.ip)).chain(p.ip6.map(IpAddr::V6)))
+        .collect();
+    node.ensure_pools(&addresses)?;
+    let store = node.store_path();
+    let work_dir = store.parent().unwrap_or(Path::new("/tmp")).to_path_buf();
+    let mut added = cni::CniPods::new(
+        &opts.cni_path,
+        &topo.node_ns,
+        crate::simulate::NODE,
+        &store,
+        &node.status_dir(),
+        &work_dir,
+    )?;
+    let names: Vec<(String, String)> = pods
+        .iter()
+        .map(|p| (p.namespace.clone(), p.name.clone()))
+        .collect();
+    let took = added.add_all(topo, &names)?;
+    let weps = node.endpoints()?;
+    for p in pods {
+        let key = format!("{}/{}", p.namespace, p.name);
+        let Some(wep) = weps
+            .iter()
+            .find(|w| w.metadata.namespace == p.namespace && w.spec.pod == p.name)
+        else {
+            return Err(LabError::Node(format!(
+                "the CNI plugin wrote no WorkloadEndpoint for pod {key}"
+            )));
+        };
+        let want: Vec<String> = std::iter::once(format!("{}/32", p.ip))
+            .chain(p.ip6.map(|a| format!("{a}/128")))
+            .collect();
+        if want.iter().any(|w| !wep.spec.ip_networks.contains(w)) {
+            return Err(LabError::Node(format!(
+                "pod {key}: the CNI plugin assigned {:?}, the scenario says {want:?}",
+                wep.spec.ip_networks
+            )));
+        }
+        topo.set_host_if(&key, &wep.spec.interface_name);
+    }
+    Ok((added, took))
 }
 
 fn run_inner(
@@ -434,10 +523,13 @@ fn run_inner(
         out.case_time(case, start.elapsed());
         out.case_done(case);
     }
+    // CNI DEL while calico-node still runs (as a kubelet does), then stop it.
+    let deleted = lab.cni.take().map_or(Ok(()), |mut c| c.teardown());
     if let Some(node) = lab.node.take() {
         node.stop();
     }
-    Ok(out.finish())
+    let code = out.finish();
+    deleted.map(|()| code)
 }
 
 /// Runs the node hook in its own process group (killed whole on SIGINT/SIGTERM).

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,7 +13,11 @@ use calico_datastore::embedded::{Durability, EmbeddedDatastore, EmbeddedOptions}
 use calico_datastore::syncer::FELIX_KINDS;
 use calico_datastore::{Datastore, DatastoreExt};
 use calico_model::sync::ResourceKey;
-use calico_model::{GlobalNetworkSet, GlobalNetworkSetSpec, Kind, ObjectMeta, Resource};
+use calico_model::{
+    GlobalNetworkSet, GlobalNetworkSetSpec, IPIPMode, IPPool, IPPoolSpec, Kind, ObjectMeta,
+    Resource, VXLANMode, WorkloadEndpoint,
+};
+use ipnet::IpNet;
 
 use super::LabError;
 use super::netns::{Cleanup, enter};
@@ -53,6 +57,10 @@ pub struct Node {
     warned_no_metric: bool,
     node_bin: PathBuf,
     dataplane: String,
+    /// The pods' WorkloadEndpoints were written by the CNI plugin: a case's endpoint only
+    /// adds its labels, profiles, service account and ports to the plugin's (see
+    /// [`Node::merge_endpoint`]) and is never deleted.
+    via_cni: bool,
     /// Kept so the directory lives as long as the node.
     _dir: tempfile::TempDir,
 }
@@ -100,8 +108,64 @@ impl Node {
             warned_no_metric: false,
             node_bin: node_bin.to_path_buf(),
             dataplane: dataplane.to_string(),
+            via_cni: false,
             _dir: dir,
         })
+    }
+
+    /// Endpoints written by the CNI plugin: a case's WorkloadEndpoint is merged into them.
+    pub fn set_via_cni(&mut self) {
+        self.via_cni = true;
+    }
+
+    /// Creates one IPPool per IPAM block (/26, /122) holding any of `addresses` (no
+    /// encapsulation, no NAT), so that calico-ipam can hand out exactly those addresses.
+    pub fn ensure_pools(&self, addresses: &[IpAddr]) -> Result<Vec<String>, LabError> {
+        let mut cidrs: Vec<IpNet> = addresses
+            .iter()
+            .filter_map(|ip| {
+                let len = if ip.is_ipv4() { 26 } else { 122 };
+                IpNet::new(*ip, len).ok().map(|n| n.trunc())
+            })
+            .collect();
+        cidrs.sort();
+        cidrs.dedup();
+        self.rt.block_on(async {
+            for (i, cidr) in cidrs.iter().enumerate() {
+                let pool = IPPool::new(
+                    ObjectMeta::named(format!("calico-lab-pool-{i}")),
+                    IPPoolSpec {
+                        cidr: cidr.to_string(),
+                        block_size: i64::from(cidr.prefix_len()),
+                        vxlan_mode: Some(VXLANMode::Never),
+                        ipip_mode: Some(IPIPMode::Never),
+                        ..IPPoolSpec::default()
+                    },
+                );
+                self.store
+                    .apply(pool.into())
+                    .await
+                    .map_err(|e| ds(&format!("write IPPool {cidr}"), e))?;
+            }
+            Ok(())
+        })?;
+        Ok(cidrs.iter().map(ToString::to_string).collect())
+    }
+
+    /// Every WorkloadEndpoint in the datastore.
+    pub fn endpoints(&self) -> Result<Vec<WorkloadEndpoint>, LabError> {
+        let list = self
+            .rt
+            .block_on(self.store.list(Kind::WorkloadEndpoint, None))
+            .map_err(|e| ds("list WorkloadEndpoints", e))?;
+        Ok(list
+            .items
+            .into_iter()
+            .filter_map(|r| match r {
+                Resource::WorkloadEndpoint(w) => Some(*w),
+                _ => None,
+            })
+            .collect())
     }
 
     /// Writes `resources` (replacing what the previous case wrote: changed ones updated,
@@ -127,6 +191,7 @@ impl Node {
             next.insert(ResourceKey::of(&r), (v, r));
         }
         let store = &self.store;
+        let via_cni = self.via_cni;
         let written = &mut self.written;
         self.marker_seq += 1;
         let seq = self.marker_seq;
@@ -136,6 +201,7 @@ impl Node {
             let mut gone: Vec<ResourceKey> = written
                 .keys()
                 .filter(|k| !next.contains_key(*k))
+                .filter(|k| !(via_cni && k.kind == Kind::WorkloadEndpoint))
                 .cloned()
                 .collect();
             gone.sort_by_key(|k| k.kind == Kind::Tier);
@@ -153,10 +219,15 @@ impl Node {
                 .collect();
             todo.sort_by_key(|(k, _)| k.kind != Kind::Tier);
             for (key, (v, r)) in todo {
-                store
-                    .apply(r.clone())
-                    .await
-                    .map_err(|e| ds(&format!("write {key}"), e))?;
+                match r {
+                    Resource::WorkloadEndpoint(w) if via_cni => merge_endpoint(store, w).await?,
+                    _ => {
+                        store
+                            .apply(r.clone())
+                            .await
+                            .map_err(|e| ds(&format!("write {key}"), e))?;
+                    }
+                }
                 // Only kinds calico-node watches become update events it counts.
                 writes += usize::from(FELIX_KINDS.contains(&key.kind));
                 written.insert(key.clone(), v.clone());
@@ -220,11 +291,13 @@ impl Node {
         Ok(())
     }
 
-    fn store_path(&self) -> PathBuf {
+    /// The datastore file (shared with calico-node and the CNI plugins).
+    pub fn store_path(&self) -> PathBuf {
         self.log.with_file_name("datastore.db")
     }
 
-    fn status_dir(&self) -> PathBuf {
+    /// Where calico-node writes endpoint status files.
+    pub fn status_dir(&self) -> PathBuf {
         self.log.with_file_name("status")
     }
 
@@ -369,6 +442,47 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Adds what the Kubernetes datastore would carry for a pod (its labels, the `kns.`/`ksa.`
+/// profiles, service account and named ports of `case_wep`) to the WorkloadEndpoint the CNI
+/// plugin wrote for that pod, keeping the plugin's interface, MAC, container and addresses.
+/// A compare-and-swap update, retried on conflict.
+async fn merge_endpoint(
+    store: &EmbeddedDatastore,
+    case_wep: &WorkloadEndpoint,
+) -> Result<(), LabError> {
+    let key = ResourceKey::new(
+        Kind::WorkloadEndpoint,
+        &case_wep.metadata.namespace,
+        &case_wep.metadata.name,
+    );
+    for _ in 0..10 {
+        let current = match store.get(&key).await {
+            Ok(Resource::WorkloadEndpoint(w)) => *w,
+            Ok(_) | Err(calico_datastore::Error::NotFound { .. }) => {
+                return Err(LabError::Node(format!(
+                    "the CNI plugin wrote no WorkloadEndpoint {key} for pod {}/{}",
+                    case_wep.metadata.namespace, case_wep.spec.pod
+                )));
+            }
+            Err(e) => return Err(ds(&format!("read {key}"), e)),
+        };
+        let mut merged = current.clone();
+        merged.metadata.labels = case_wep.metadata.labels.clone();
+        merged.spec.profiles = case_wep.spec.profiles.clone();
+        merged.spec.service_account_name = case_wep.spec.service_account_name.clone();
+        merged.spec.ports = case_wep.spec.ports.clone();
+        // `resourceVersion` is the one read: a concurrent writer makes this a conflict.
+        match store.update(merged.into()).await {
+            Ok(_) => return Ok(()),
+            Err(calico_datastore::Error::Conflict { .. }) => continue,
+            Err(e) => return Err(ds(&format!("update {key}"), e)),
+        }
+    }
+    Err(LabError::Node(format!(
+        "{key} kept changing while its labels were added"
+    )))
 }
 
 /// The samples without labels of a Prometheus text page: name → value.

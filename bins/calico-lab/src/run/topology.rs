@@ -87,6 +87,9 @@ pub struct Topology {
     pub pods: Vec<PodNet>,
     /// How long building took.
     pub build_time: Duration,
+    /// The lab wired the pods itself (false: the CNI plugin does, after [`Topology::build`],
+    /// which then only creates the pods' empty namespaces).
+    wire_pods: bool,
     cleanup: Cleanup,
 }
 
@@ -104,11 +107,14 @@ fn sanitize(s: &str) -> String {
 
 impl Topology {
     /// Creates the namespaces and links; on any error what was created is removed again.
-    /// Every namespace is registered with `cleanup` before it is created.
+    /// Every namespace is registered with `cleanup` before it is created. Without
+    /// `wire_pods` the pod namespaces stay empty (the CNI plugin wires them) and each
+    /// pod's `host_if` is only a guess until [`Topology::set_host_if`].
     pub fn build(
         prefix: &str,
         pods: &[PodSpec],
         externals: &[IpAddr],
+        wire_pods: bool,
         cleanup: &Cleanup,
     ) -> Result<Self, LabError> {
         let start = Instant::now();
@@ -140,6 +146,7 @@ impl Topology {
             has_host_endpoints: false,
             pods: nets,
             build_time: Duration::ZERO,
+            wire_pods,
             cleanup: cleanup.clone(),
         };
         // From here on, Drop removes whatever exists.
@@ -168,18 +175,23 @@ impl Topology {
         for p in &self.pods {
             root.push(format!("netns add {}", p.netns));
         }
-        for p in &self.pods {
+        for p in self.wired() {
             root.push(format!(
                 "link add {} netns {} address ee:ee:ee:ee:ee:ee type veth peer name eth0 netns {}",
                 p.host_if, self.node_ns, p.netns
             ));
         }
         ip_batch(None, &root, false)?;
+        if !self.wire_pods {
+            // Pod namespaces need loopback up (the CNI plugin only does eth0).
+            for p in &self.pods {
+                ip_batch(Some(&p.netns), &["link set lo up".to_string()], false)?;
+            }
+        }
         // The pods' side, in parallel (one `ip` per pod namespace).
         let results: Vec<Result<(), LabError>> = std::thread::scope(|s| {
             let handles: Vec<_> = self
-                .pods
-                .iter()
+                .wired()
                 .map(|p| {
                     s.spawn(move || {
                         if p.ip6.is_some() {
@@ -223,12 +235,12 @@ impl Topology {
             format!("route add default dev {UPLINK}"),
             format!("route add ::/0 dev {UPLINK}"),
         ];
-        for p in &self.pods {
+        for p in self.wired() {
             node.push(format!("link set {} up", p.host_if));
         }
         ip_batch(Some(&self.node_ns), &node, false)?;
         let mut routes: Vec<String> = Vec::new();
-        for p in &self.pods {
+        for p in self.wired() {
             routes.push(format!(
                 "route replace {}/32 dev {} scope link",
                 p.ip, p.host_if
@@ -240,7 +252,23 @@ impl Topology {
                 ));
             }
         }
+        if routes.is_empty() {
+            return Ok(());
+        }
         ip_batch(Some(&self.node_ns), &routes, false)
+    }
+
+    /// The pods the lab wires itself (none when the CNI plugin does).
+    fn wired(&self) -> impl Iterator<Item = &PodNet> {
+        self.pods.iter().filter(|_| self.wire_pods)
+    }
+
+    /// Records the host end the CNI plugin gave a pod (its WorkloadEndpoint's
+    /// `interfaceName`).
+    pub fn set_host_if(&mut self, key: &str, host_if: &str) {
+        if let Some(p) = self.pods.iter_mut().find(|p| p.key == key) {
+            p.host_if = host_if.to_string();
+        }
     }
 
     /// The external side: every external address on `eth0`, routes back through the node
@@ -266,7 +294,7 @@ impl Topology {
             ("ipv4/ip_forward".into(), "1"),
             ("ipv6/conf/all/forwarding".into(), "1"),
         ];
-        let ifaces = self.pods.iter().map(|p| p.host_if.as_str()).chain([UPLINK]);
+        let ifaces = self.wired().map(|p| p.host_if.as_str()).chain([UPLINK]);
         for i in ifaces {
             values.push((format!("ipv4/conf/{i}/proxy_arp"), "1"));
             values.push((format!("ipv4/neigh/{i}/proxy_delay"), "0"));
