@@ -50,11 +50,16 @@ async fn ipam_worker_process() {
         let handle = format!("k8s-pod-network.w{id}-{i}");
         let mut args = AutoAssignArgs::new(&handle, &host, 1, 0);
         args.attrs.insert("node".into(), host.clone());
+        let mut busy = 0;
         let got = loop {
             match ipam.auto_assign(&args).await {
                 Ok(got) => break got,
-                // A store that is momentarily busy is retried; anything else fails the test.
-                Err(IpamError::Datastore(e)) if e.is_retryable() => continue,
+                // A store that is momentarily busy is retried (a few times); anything else
+                // fails the test.
+                Err(IpamError::Datastore(e)) if e.is_retryable() && busy < 20 => {
+                    busy += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
                 Err(e) => panic!("worker {id}: allocation {i}: {e}"),
             }
         };
