@@ -2,35 +2,14 @@
 //! embedded datastore (a SQLite file in a temporary directory), one process per command,
 //! so every step also checks that state persists across processes.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+
+mod common;
+use common::Out;
 
 /// A scratch datastore and the files of one test; removed on drop.
 struct Ctl {
     dir: tempfile::TempDir,
-}
-
-/// What one calicoctl run printed and how it exited.
-#[derive(Debug)]
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    #[track_caller]
-    fn ok(self) -> Self {
-        assert_eq!(self.code, Some(0), "expected success: {self:#?}");
-        self
-    }
-
-    #[track_caller]
-    fn fails(self) -> Self {
-        assert_eq!(self.code, Some(1), "expected exit status 1: {self:#?}");
-        self
-    }
 }
 
 const POLICIES: &str = "apiVersion: projectcalico.org/v3
@@ -66,12 +45,8 @@ spec:
 
 impl Ctl {
     fn new() -> Self {
-        assert!(
-            !Path::new("/etc/calico/calicoctl.cfg").exists(),
-            "/etc/calico/calicoctl.cfg exists and would override the test's environment"
-        );
         Ctl {
-            dir: tempfile::tempdir().expect("tempdir"),
+            dir: common::scratch_dir(),
         }
     }
 
@@ -87,29 +62,7 @@ impl Ctl {
 
     /// Runs calicoctl with only the given environment (plus PATH-free defaults).
     fn run_env(&self, env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Out {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_calicoctl"));
-        cmd.env_clear()
-            .envs(env.iter().copied())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn calicoctl");
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(input.as_bytes())
-                .expect("write stdin");
-        }
-        drop(child.stdin.take());
-        let out = child.wait_with_output().expect("wait");
-        Out {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        common::calicoctl(env, args, stdin)
     }
 
     /// Runs calicoctl on this test's embedded datastore, configured by the environment.

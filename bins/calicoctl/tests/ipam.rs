@@ -3,9 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::Arc;
+
+mod common;
+use common::Out;
 
 use calico_datastore::Datastore;
 use calico_datastore::embedded::EmbeddedDatastore;
@@ -21,45 +23,10 @@ struct Ctl {
     rt: tokio::runtime::Runtime,
 }
 
-#[derive(Debug)]
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    #[track_caller]
-    fn ok(self) -> Self {
-        assert_eq!(self.code, Some(0), "expected success: {self:#?}");
-        self
-    }
-
-    #[track_caller]
-    fn fails(self) -> Self {
-        assert_eq!(self.code, Some(1), "expected exit status 1: {self:#?}");
-        self
-    }
-
-    #[track_caller]
-    fn has_line(&self, line: &str) -> &Self {
-        assert!(
-            self.stdout.lines().any(|l| l == line),
-            "no line {line:?} in:\n{}",
-            self.stdout
-        );
-        self
-    }
-}
-
 impl Ctl {
     fn new() -> Self {
-        assert!(
-            !Path::new("/etc/calico/calicoctl.cfg").exists(),
-            "/etc/calico/calicoctl.cfg exists and would override the test's environment"
-        );
         Ctl {
-            dir: tempfile::tempdir().expect("tempdir"),
+            dir: common::scratch_dir(),
             rt: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -86,18 +53,15 @@ impl Ctl {
     }
 
     fn run(&self, args: &[&str]) -> Out {
-        let out = Command::new(env!("CARGO_BIN_EXE_calicoctl"))
-            .env_clear()
-            .env("DATASTORE_TYPE", "embedded")
-            .env("CALICO_DATASTORE_PATH", self.db())
-            .args(args)
-            .output()
-            .expect("run calicoctl");
-        Out {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        let db = self.db().display().to_string();
+        common::calicoctl(
+            &[
+                ("DATASTORE_TYPE", "embedded"),
+                ("CALICO_DATASTORE_PATH", &db),
+            ],
+            args,
+            None,
+        )
     }
 
     /// Creates pool `10.0.0.0/24` (blocks of /26).
