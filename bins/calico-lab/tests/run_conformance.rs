@@ -7,56 +7,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a test failure
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
-
-fn lab() -> &'static str {
-    env!("CARGO_BIN_EXE_calico-lab")
-}
+mod common;
+use common::{answers, lab, sibling};
 
 fn node_bin() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("CALICO_NODE_BIN") {
         return Some(PathBuf::from(p));
     }
-    let p = Path::new(lab()).parent()?.join("calico-node");
-    p.is_file().then_some(p)
-}
-
-type Key = Vec<String>;
-
-fn key(l: &Value) -> Key {
-    [
-        "case",
-        "from",
-        "to",
-        "port",
-        "protocol",
-        "icmp_type",
-        "icmp_code",
-        "family",
-    ]
-    .iter()
-    .map(|k| l[*k].to_string())
-    .collect()
-}
-
-fn answers(args: &[&str], file: &Path) -> (BTreeMap<Key, bool>, Value, std::process::Output) {
-    let out = Command::new(lab()).args(args).arg(file).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut map = BTreeMap::new();
-    let mut summary = Value::Null;
-    for l in stdout.lines() {
-        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
-        if let Some(a) = v.get("allowed").and_then(Value::as_bool) {
-            map.insert(key(&v), a);
-        } else if v.get("summary").is_some() {
-            summary = v["summary"].clone();
-        }
-    }
-    (map, summary, out)
+    sibling("calico-node")
 }
 
 #[test]

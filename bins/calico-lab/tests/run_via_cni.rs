@@ -7,21 +7,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a test failure
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use serde_json::Value;
-
-fn lab() -> &'static str {
-    env!("CARGO_BIN_EXE_calico-lab")
-}
-
-/// `name` next to calico-lab, if built.
-fn sibling(name: &str) -> Option<PathBuf> {
-    let p = Path::new(lab()).parent()?.join(name);
-    p.is_file().then_some(p)
-}
+mod common;
+use common::{answers, lab, sibling};
 
 /// True (after a loud message) when this test cannot run here.
 fn skip(test: &str) -> bool {
@@ -41,38 +31,6 @@ fn skip(test: &str) -> bool {
         }
     }
     false
-}
-
-type Key = Vec<String>;
-
-/// (case, from, to, port, protocol, ...) -> allowed, the summary, and the output.
-fn answers(args: &[&str], file: &Path) -> (BTreeMap<Key, bool>, Value, std::process::Output) {
-    let out = Command::new(lab()).args(args).arg(file).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut map = BTreeMap::new();
-    let mut summary = Value::Null;
-    for l in stdout.lines() {
-        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
-        if let Some(a) = v.get("allowed").and_then(Value::as_bool) {
-            let key = [
-                "case",
-                "from",
-                "to",
-                "port",
-                "protocol",
-                "icmp_type",
-                "icmp_code",
-                "family",
-            ]
-            .iter()
-            .map(|k| v[*k].to_string())
-            .collect();
-            map.insert(key, a);
-        } else if v.get("summary").is_some() {
-            summary = v["summary"].clone();
-        }
-    }
-    (map, summary, out)
 }
 
 #[test]
