@@ -5,37 +5,20 @@
 
 use std::time::Duration;
 
-use calico_datastore::etcd::etcd_client::{Client, EventType, GetOptions};
-use calico_datastore::etcd::{self, EtcdDatastore, RESOURCE_PREFIX};
-use calico_datastore::testing::EtcdServer;
+use calico_datastore::etcd::RESOURCE_PREFIX;
+use calico_datastore::etcd::etcd_client::{EventType, GetOptions};
 use calico_datastore::{Datastore, WatchEventType};
 use calico_model::sync::ResourceKey;
 use calico_model::{
     GlobalNetworkSet, GlobalNetworkSetSpec, Kind, NetworkPolicy, NetworkPolicySpec, ObjectMeta,
     Resource,
 };
+mod common;
+use common::{raw_get, setup};
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-async fn setup() -> (EtcdServer, EtcdDatastore, Client) {
-    let server = EtcdServer::spawn().await.unwrap();
-    let store = etcd::connect(&server.config()).await.unwrap();
-    let raw = Client::connect([server.endpoint()], None).await.unwrap();
-    (server, store, raw)
-}
-
-/// Reads one key raw: (JSON value, mod_revision).
-async fn raw_get(raw: &Client, key: &str) -> Option<(Value, i64)> {
-    let resp = raw.kv_client().get(key, None).await.unwrap();
-    resp.kvs().first().map(|kv| {
-        (
-            serde_json::from_slice(kv.value()).unwrap(),
-            kv.mod_revision(),
-        )
-    })
-}
 
 fn net_set(name: &str) -> Resource {
     GlobalNetworkSet::new(

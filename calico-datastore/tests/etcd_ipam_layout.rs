@@ -8,8 +8,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use calico_datastore::etcd::etcd_client::{Client, GetOptions};
-use calico_datastore::etcd::{self, EtcdDatastore};
-use calico_datastore::testing::EtcdServer;
 use calico_datastore::{Datastore, Error, WatchEvent, WatchEventType, WatchStream};
 use calico_model::sync::ResourceKey;
 use calico_model::{
@@ -17,28 +15,12 @@ use calico_model::{
     IPAMBlockSpec, IPAMConfiguration, IPAMConfigurationSpec, IPAMHandle, IPAMHandleSpec, Kind,
     ObjectMeta, Resource,
 };
+mod common;
+use common::{raw_get, setup};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-async fn setup() -> (EtcdServer, EtcdDatastore, Client) {
-    let server = EtcdServer::spawn().await.unwrap();
-    let store = etcd::connect(&server.config()).await.unwrap();
-    let raw = Client::connect([server.endpoint()], None).await.unwrap();
-    (server, store, raw)
-}
-
-/// Reads one key raw: (JSON value, mod_revision).
-async fn raw_get(raw: &Client, key: &str) -> Option<(Value, i64)> {
-    let resp = raw.kv_client().get(key, None).await.unwrap();
-    resp.kvs().first().map(|kv| {
-        (
-            serde_json::from_slice(kv.value()).unwrap(),
-            kv.mod_revision(),
-        )
-    })
-}
 
 async fn raw_put(raw: &Client, key: &str, value: &Value) -> String {
     let put = raw
