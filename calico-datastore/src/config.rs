@@ -50,6 +50,9 @@ pub enum DatastoreConfig {
     Kubernetes {
         /// The kubeconfig file, if not in-cluster.
         kubeconfig: Option<PathBuf>,
+        /// The kubeconfig context to use (`k8sCurrentContext`, `K8S_CURRENT_CONTEXT`,
+        /// calicoctl's `--context`); the kubeconfig's current context if `None`.
+        context: Option<String>,
     },
 }
 
@@ -520,7 +523,13 @@ fn resolve(
                 "" => None,
                 path => Some(PathBuf::from(path)),
             };
-            Ok(DatastoreConfig::Kubernetes { kubeconfig })
+            let context = Some(raw.get("k8sCurrentContext"))
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned);
+            Ok(DatastoreConfig::Kubernetes {
+                kubeconfig,
+                context,
+            })
         }
         other => Err(Error::config(
             origin("datastoreType"),
@@ -903,7 +912,8 @@ mod tests {
         assert_eq!(
             c,
             DatastoreConfig::Kubernetes {
-                kubeconfig: Some("/kc".into())
+                kubeconfig: Some("/kc".into()),
+                context: None,
             }
         );
     }
@@ -984,7 +994,8 @@ spec:
         assert_eq!(
             DatastoreConfig::from_yaml(text).unwrap(),
             DatastoreConfig::Kubernetes {
-                kubeconfig: Some("/root/.kube/config".into())
+                kubeconfig: Some("/root/.kube/config".into()),
+                context: Some("ctx".into()),
             }
         );
     }

@@ -31,6 +31,7 @@
 //! ```
 
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod conformance;
 #[cfg(feature = "embedded")]

@@ -153,6 +153,21 @@ async fn run(args: Args, env: HashMap<String, String>) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("connecting to the {} datastore", ds_config.datastore_type()))?;
 
+    // As calico-node's startup (`EnsureInitialized`): ClusterInformation carries the
+    // cluster's GUID, the running version (calicoctl's version check reads it) and the type
+    // tags; a migration lock (`datastoreReady: false`) is kept.
+    let cluster_type = env
+        .get("CLUSTER_TYPE")
+        .map(String::as_str)
+        .unwrap_or_default();
+    calico_datastore::cluster::ensure_initialized(
+        store.as_ref(),
+        concat!("v", env!("CARGO_PKG_VERSION")),
+        cluster_type,
+    )
+    .await
+    .context("Unable to initialize the datastore (ClusterInformation)")?;
+
     let startup_ds = datastore_config(&store, &nodename).await;
     let mut felix = config::effective(&startup_ds, &overrides);
     if felix.nftables_mode().as_str() == "Disabled" && args.dataplane == DataplaneKind::Nftables {

@@ -26,6 +26,9 @@ pub struct Global {
     /// Allow client and cluster versions mismatch.
     #[arg(long, global = true)]
     pub allow_version_mismatch: bool,
+    /// The name of the kubeconfig context to use (Kubernetes datastore only).
+    #[arg(long, global = true, value_name = "CONTEXT")]
+    pub context: Option<String>,
 }
 
 /// Options of commands that read resources from files.
@@ -199,7 +202,13 @@ pub(crate) async fn connect(global: &Global) -> Result<Arc<dyn Datastore>, Repor
         r.failed = true;
         r
     };
-    let config = DatastoreConfig::load(global.config.as_deref()).map_err(client_failure)?;
+    let mut config = DatastoreConfig::load(global.config.as_deref()).map_err(client_failure)?;
+    // As calicoctl: `--context` overrides the configuration's k8sCurrentContext.
+    if let (DatastoreConfig::Kubernetes { context, .. }, Some(wanted)) =
+        (&mut config, &global.context)
+    {
+        *context = Some(wanted.clone());
+    }
     calico_datastore::connect(&config)
         .await
         .map_err(client_failure)

@@ -14,9 +14,11 @@ mod errors;
 mod input;
 mod ipam;
 mod manifest;
+mod node;
 mod output;
 mod table;
 mod validate;
+mod version;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -57,8 +59,61 @@ enum Command {
     /// IP address management: show usage, check for leaks, release addresses, configure.
     #[command(subcommand)]
     Ipam(ipam::IpamCommand),
-    /// Print the client version.
-    Version,
+    /// Calico node commands: the node's status and the host's compatibility.
+    #[command(subcommand)]
+    Node(node::NodeCommand),
+    /// Print the client version and the cluster's version and type.
+    Version(version::VersionArgs),
+    /// Print a shell completion script (`source <(calicoctl completion bash)`).
+    Completion {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (calicoctl.1 and one per subcommand) to a directory.
+    Man {
+        /// Directory to write the pages to (created if missing).
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
+}
+
+/// `calicoctl completion SHELL`.
+fn completion(shell: clap_complete::Shell) -> ExitCode {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "calicoctl", &mut std::io::stdout());
+    ExitCode::SUCCESS
+}
+
+/// Writes `calicoctl.1` and `calicoctl-<sub>[-<subsub>].1` for every visible subcommand.
+fn man_pages(dir: &std::path::Path) -> std::io::Result<usize> {
+    fn walk(
+        cmd: clap::Command,
+        name: String,
+        dir: &std::path::Path,
+        count: &mut usize,
+    ) -> std::io::Result<()> {
+        let cmd = cmd.name(name.clone());
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
+        std::fs::write(dir.join(format!("{name}.1")), page)?;
+        *count += 1;
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            walk(
+                sub.clone(),
+                format!("{name}-{}", sub.get_name()),
+                dir,
+                count,
+            )?;
+        }
+        Ok(())
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut count = 0;
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    cmd.build();
+    walk(cmd, "calicoctl".into(), dir, &mut count)?;
+    Ok(count)
 }
 
 /// Prints a command's report and turns it into the exit status.
@@ -105,15 +160,19 @@ fn main() -> ExitCode {
         Command::Get(args) => runtime.block_on(commands::get(global, args)),
         Command::Ipam(command) => runtime.block_on(ipam::run(global, command)),
         Command::Validate(args) => return validate::run(args),
-        Command::Version => {
-            println!("Client Version:    {CLIENT_VERSION}");
-            println!(
-                "Git commit:        {}",
-                option_env!("CALICO_GIT_COMMIT").unwrap_or("unknown")
-            );
-            println!("Cluster Version:   unknown (no datastore configured)");
-            return ExitCode::SUCCESS;
-        }
+        Command::Node(command) => node::run(command),
+        Command::Version(args) => runtime.block_on(version::run(global, args)),
+        Command::Completion { shell } => return completion(*shell),
+        Command::Man { dir } => match man_pages(dir) {
+            Ok(n) => {
+                println!("Wrote {n} man pages to {}", dir.display());
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => commands::Report::failure(format!(
+                "cannot write man pages to {}: {e}",
+                dir.display()
+            )),
+        },
     };
     finish(report)
 }

@@ -118,14 +118,3 @@ fn missing_file_is_a_clear_error() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/file.yaml"));
 }
-
-#[test]
-fn version_prints_client_version() {
-    let o = calicoctl(&["version"], None);
-    assert!(o.status.success());
-    assert!(
-        stdout(&o).starts_with("Client Version:    v"),
-        "{}",
-        stdout(&o)
-    );
-}
