@@ -148,8 +148,9 @@ spec: {node: node2, orchestrator: k8s, pod: db, endpoint: eth0,
             && metric(&last, "felix_active_local_policies") == Some(1.0)
             && metric(&last, "felix_active_local_endpoints") == Some(1.0)
             && metric(&last, "felix_resyncs_started").is_some_and(|n| n >= 1.0)
-            // The built-in profile (the initial list), three resources and the marker.
-            && metric(&last, "calico_node_applied_updates") == Some(5.0)
+            // The initial list (the built-in profile and the ClusterInformation written at
+            // startup), three resources and the marker.
+            && metric(&last, "calico_node_applied_updates") == Some(6.0)
     });
     assert_eq!(metric(&last, "felix_resync_state"), Some(3.0));
     assert!(metric(&last, "felix_int_dataplane_apply_time_seconds_count").unwrap() >= 2.0);
