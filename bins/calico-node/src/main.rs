@@ -248,6 +248,7 @@ async fn run(args: Args, env: HashMap<String, String>) -> anyhow::Result<()> {
         failures: 0,
         retry_at: None,
         seen_updates: 0,
+        locked: false,
     };
     let result = agent.main_loop(rx, &mut *dp, &mut felix).await;
     syncer.stop().await;
@@ -268,6 +269,9 @@ struct Agent {
     retry_at: Option<tokio::time::Instant>,
     /// Datastore update events given to the graph so far.
     seen_updates: u64,
+    /// `ClusterInformation` `datastoreReady: false` (`calicoctl datastore migrate lock`):
+    /// updates are held, the dataplane keeps its last state and the node is not ready.
+    locked: bool,
 }
 
 async fn shutdown_signal() -> std::io::Result<&'static str> {
@@ -299,6 +303,22 @@ impl Agent {
             }
             SyncEvent::Update { key, value, .. } => {
                 self.seen_updates += 1;
+                if key.kind == Kind::ClusterInformation && key.name == "default" {
+                    let locked = matches!(value, Some(Resource::ClusterInformation(ci))
+                        if !ci.spec.datastore_ready_or_default());
+                    if locked != self.locked {
+                        if locked {
+                            tracing::warn!(
+                                "the datastore is locked (ClusterInformation datastoreReady: \
+                                 false, a migration): holding dataplane updates"
+                            );
+                            self.health.ready.store(false, Ordering::Relaxed);
+                        } else {
+                            tracing::info!("the datastore is ready again: applying held updates");
+                        }
+                        self.locked = locked;
+                    }
+                }
                 if value.is_some() {
                     self.cluster.insert(key.clone());
                 } else {
@@ -358,12 +378,18 @@ impl Agent {
     }
 
     async fn apply(&mut self, dp: &mut dyn calico_dataplane::Dataplane) {
+        if self.locked {
+            // As Felix: nothing is programmed while a migration holds the datastore.
+            return;
+        }
         let upto = self.seen_updates;
         if self.pending.is_empty() {
             // Nothing to program: everything seen so far is in effect, once the dataplane
             // is in sync and no retry is outstanding.
             if self.failures == 0 && dp.state().in_sync {
                 self.metrics.update(|v| v.applied_updates = upto);
+                // Ready again after a migration lock that changed nothing.
+                self.health.ready.store(true, Ordering::Relaxed);
             }
             return;
         }

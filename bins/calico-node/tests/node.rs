@@ -193,3 +193,100 @@ fn unknown_dataplane_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown dataplane"), "{err}");
 }
+
+/// Sets `ClusterInformation/default` `datastoreReady` as `calicoctl datastore migrate
+/// lock`/`unlock` do.
+fn set_ready(db: &std::path::Path, ready: bool) {
+    use calico_datastore::DatastoreExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = EmbeddedDatastore::open(db).unwrap();
+        store
+            .modify(&calico_datastore::cluster::key(), |r| {
+                if let calico_model::Resource::ClusterInformation(ci) = r {
+                    ci.spec.datastore_ready = Some(ready);
+                }
+            })
+            .await
+            .unwrap();
+    });
+}
+
+fn write_set(db: &std::path::Path, name: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = EmbeddedDatastore::open(db).unwrap();
+        let set = calico_model::decode_yaml(&format!(
+            "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata: {{name: {name}}}\nspec: {{nets: [192.0.2.0/24]}}\n"
+        ))
+        .unwrap()
+        .remove(0);
+        store.create(set).await.unwrap();
+    });
+}
+
+#[test]
+fn a_migration_lock_holds_updates_until_unlocked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("datastore.db");
+    let health = free_port();
+    let metrics = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_calico-node"))
+        .env_clear()
+        .env("NODENAME", "node1")
+        .env("DATASTORE_TYPE", "embedded")
+        .env("CALICO_DATASTORE_PATH", &db)
+        .env("CALICO_DATAPLANE", "none")
+        .env("CLUSTER_TYPE", "k8s,bgp")
+        .env("FELIX_HEALTHHOST", "127.0.0.1")
+        .env("FELIX_HEALTHPORT", health.to_string())
+        .env("FELIX_PROMETHEUSMETRICSENABLED", "true")
+        .env("FELIX_PROMETHEUSMETRICSHOST", "127.0.0.1")
+        .env("FELIX_PROMETHEUSMETRICSPORT", metrics.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let _node = Node(Some(child));
+    let ready = || get(health, "/readiness").map(|(s, _)| s);
+    let applied =
+        || get(metrics, "/metrics").and_then(|(_, b)| metric(&b, "calico_node_applied_updates"));
+    wait_for("readiness", || ready() == Some(200));
+
+    // Startup initialised the cluster information, as calico-node's does.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ci = rt
+        .block_on(async {
+            let store = EmbeddedDatastore::open(&db).unwrap();
+            calico_datastore::cluster::get(&store).await
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(ci.spec.calico_version, "v0.1.0");
+    assert_eq!(ci.spec.cluster_type, "k8s,bgp");
+    assert_eq!(ci.spec.datastore_ready, Some(true));
+    assert_eq!(ci.spec.cluster_guid.len(), 32);
+
+    let before = applied().unwrap();
+    set_ready(&db, false);
+    wait_for("not ready while locked", || ready() == Some(503));
+    write_set(&db, "during-lock");
+    // Held: give the node time to (wrongly) apply, then check it did not.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(applied(), Some(before), "nothing is applied while locked");
+    assert_eq!(ready(), Some(503));
+
+    set_ready(&db, true);
+    wait_for("ready again", || ready() == Some(200));
+    // The lock, the set and the unlock are all in effect now.
+    wait_for("held updates applied", || applied() == Some(before + 3.0));
+}
