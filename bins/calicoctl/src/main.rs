@@ -13,9 +13,13 @@ mod crud;
 mod errors;
 mod input;
 mod ipam;
+mod label;
 mod manifest;
 mod output;
+mod patch;
+mod precheck;
 mod table;
+mod template;
 mod validate;
 
 use std::io::Write;
@@ -52,6 +56,10 @@ enum Command {
     Delete(commands::DeleteArgs),
     /// Get resources identified by file, directory, stdin or kind and names.
     Get(commands::GetArgs),
+    /// Patch a resource in place (strategic merge, JSON merge or JSON patch).
+    Patch(patch::PatchArgs),
+    /// Set or remove a label on a resource.
+    Label(label::LabelArgs),
     /// Decode, default and validate resources from files, directories or stdin, offline.
     Validate(validate::Args),
     /// IP address management: show usage, check for leaks, release addresses, configure.
@@ -103,6 +111,8 @@ fn main() -> ExitCode {
         Command::Apply(args) => runtime.block_on(commands::apply(global, args)),
         Command::Delete(args) => runtime.block_on(commands::delete(global, args)),
         Command::Get(args) => runtime.block_on(commands::get(global, args)),
+        Command::Patch(args) => runtime.block_on(patch::run(global, args)),
+        Command::Label(args) => runtime.block_on(label::run(global, args)),
         Command::Ipam(command) => runtime.block_on(ipam::run(global, command)),
         Command::Validate(args) => return validate::run(args),
         Command::Version => {
