@@ -14,6 +14,9 @@ use calico_model::{Kind, Resource};
 use crate::crud::{Action, Flags, Results, check_writable, handle_namespace};
 use crate::errors::{ActionError, identifier, kind_identifier};
 
+/// Path of the name in validation problems.
+const NAME_PATH: &str = "metadata.name";
+
 /// The refusal of one resource, as the write itself would have worded it.
 fn refusal(resource: &Resource, action: Action, flags: &Flags) -> Option<ActionError> {
     let mut r = resource.clone();
@@ -35,7 +38,12 @@ fn refusal(resource: &Resource, action: Action, flags: &Flags) -> Option<ActionE
         return Some(e);
     }
     r.apply_defaults();
-    r.validate().err().map(|errors| {
+    r.validate().err().map(|mut errors| {
+        // A missing name is one problem, not also an invalid empty name.
+        let mut seen_name = false;
+        errors
+            .problems
+            .retain(|p| p.path != NAME_PATH || !std::mem::replace(&mut seen_name, true));
         ActionError::Store(Error::Invalid {
             key: ResourceKey::of(&r),
             errors,
@@ -136,5 +144,16 @@ mod tests {
                 .starts_with("namespace should not be specified for a non-namespaced resource")
         );
         assert!(check(&[], None, Action::Create, &Flags::default()).is_ok());
+        let r = check(
+            &[pool("", "10.0.0.0/16")],
+            None,
+            Action::Create,
+            &Flags::default(),
+        )
+        .expect_err("no name");
+        assert_eq!(
+            r.res_errs[0].to_string(),
+            "error with field metadata.name (name is required)"
+        );
     }
 }
