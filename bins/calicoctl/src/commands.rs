@@ -271,7 +271,7 @@ async fn run(
     check_version(store.as_ref(), global)
         .await
         .map_err(Early::Err)?;
-    if let Err(refused) = crate::precheck::check(&resources, kind_from_args, action, flags) {
+    if let Some(refused) = crate::precheck::check(&resources, kind_from_args, action, flags) {
         // One bad resource: nothing is written.
         return Ok((refused, store));
     }

@@ -51,16 +51,17 @@ fn refusal(resource: &Resource, action: Action, flags: &Flags) -> Option<ActionE
     })
 }
 
-/// Checks every resource a write command is about to write. `Err` carries the results to
-/// report (nothing handled, every refusal listed; `replace` reports the first).
+/// Checks every resource a write command is about to write. `Some` carries the results
+/// to report instead of writing (nothing handled, every refusal listed; `replace` reports
+/// the first).
 pub fn check(
     resources: &[Resource],
     kind_from_args: Option<Kind>,
     action: Action,
     flags: &Flags,
-) -> Result<(), Results> {
+) -> Option<Results> {
     if !matches!(action, Action::Create | Action::Apply | Action::Replace) {
-        return Ok(());
+        return None;
     }
     let several = resources.len() > 1;
     let refusals: Vec<ActionError> = resources
@@ -76,7 +77,7 @@ pub fn check(
         })
         .collect();
     if refusals.is_empty() {
-        return Ok(());
+        return None;
     }
     let single_kind = kind_from_args.or_else(|| {
         let first = resources.first()?.kind();
@@ -92,7 +93,7 @@ pub fn check(
     } else {
         results.res_errs = refusals;
     }
-    Err(results)
+    Some(results)
 }
 
 #[cfg(test)]
@@ -121,7 +122,7 @@ mod tests {
             Action::Create,
             &Flags::default(),
         )
-        .expect_err("refused");
+        .expect("refused");
         assert_eq!((r.num_resources, r.num_handled), (2, 0));
         assert_eq!(r.res_errs.len(), 1);
         let text = r.res_errs[0].to_string();
@@ -129,28 +130,28 @@ mod tests {
             text.starts_with("IPPool(bad): error with field spec.cidr"),
             "{text}"
         );
-        assert!(check(&[good], None, Action::Apply, &Flags::default()).is_ok());
+        assert!(check(&[good], None, Action::Apply, &Flags::default()).is_none());
     }
 
     #[test]
     fn single_resource_keeps_the_writes_wording() {
         let mut p = pool("p", "10.0.0.0/16");
         p.metadata_mut().namespace = "ns".into();
-        let r = check(&[p], None, Action::Replace, &Flags::default()).expect_err("namespace");
+        let r = check(&[p], None, Action::Replace, &Flags::default()).expect("namespace");
         assert!(
             r.err
                 .expect("err")
                 .to_string()
                 .starts_with("namespace should not be specified for a non-namespaced resource")
         );
-        assert!(check(&[], None, Action::Create, &Flags::default()).is_ok());
+        assert!(check(&[], None, Action::Create, &Flags::default()).is_none());
         let r = check(
             &[pool("", "10.0.0.0/16")],
             None,
             Action::Create,
             &Flags::default(),
         )
-        .expect_err("no name");
+        .expect("no name");
         assert_eq!(
             r.res_errs[0].to_string(),
             "error with field metadata.name (name is required)"
