@@ -6,7 +6,7 @@
 //! concurrent writer is never overwritten). Messages are calicoctl's and name the kind and
 //! name as typed: `Successfully set label app on ippool pool1`.
 
-use calico_datastore::Error;
+use calico_datastore::{Datastore, Error};
 use calico_model::Resource;
 use calico_model::sync::ResourceKey;
 
@@ -159,6 +159,39 @@ pub async fn run(global: &Global, args: &LabelArgs) -> Report {
         return Report::failure(get_failed(&e));
     }
     let key = ResourceKey::of(&resource);
+    match write_label(store.as_ref(), &key, &change, kind, name).await {
+        Ok(outcome) => {
+            let verb = match outcome {
+                Outcome::Set => "set",
+                Outcome::Updated => "updated",
+                Outcome::Removed => "removed",
+            };
+            let preposition = if outcome == Outcome::Removed {
+                "from"
+            } else {
+                "on"
+            };
+            let mut r = Report::default();
+            r.out(format!(
+                "Successfully {verb} label {} {preposition} {kind} {name}\n",
+                change.key()
+            ));
+            r
+        }
+        Err(m) => Report::failure(m),
+    }
+}
+
+/// Reads the resource, changes its labels and writes it back with compare-and-swap on the
+/// version read, re-reading on a conflict. Errors are calicoctl's lines.
+async fn write_label(
+    store: &dyn Datastore,
+    key: &ResourceKey,
+    change: &LabelChange,
+    kind: &str,
+    name: &str,
+) -> Result<Outcome, String> {
+    let get_failed = |e: &dyn std::fmt::Display| format!("failed to get {kind} {name}, error {e}");
     let update_failed = |e: &dyn std::fmt::Display| {
         format!("failed to update {kind} {name}, label not changed: {e}")
     };
@@ -167,46 +200,22 @@ pub async fn run(global: &Global, args: &LabelArgs) -> Report {
         if attempt > 0 {
             tokio::time::sleep(UPDATE_RETRY_DELAY).await;
         }
-        let mut current = match store.get(&key).await {
+        let mut current = match store.get(key).await {
             Ok(r) => r,
-            Err(Error::NotFound { .. }) => {
-                return Report::failure(format!("{kind} {name} not found"));
-            }
-            Err(e) => return Report::failure(get_failed(&ActionError::Store(e))),
+            Err(Error::NotFound { .. }) => return Err(format!("{kind} {name} not found")),
+            Err(e) => return Err(get_failed(&ActionError::Store(e))),
         };
-        let outcome = match change.apply(&mut current, kind, name) {
-            Ok(o) => o,
-            Err(m) => return Report::failure(m),
-        };
-        if let Err(e) = crud::check_writable(&current, "apply or replace") {
-            return Report::failure(update_failed(&e));
-        }
+        let outcome = change.apply(&mut current, kind, name)?;
+        crud::check_writable(&current, "apply or replace").map_err(|e| update_failed(&e))?;
         // `current` carries the revision read: the write is a compare-and-swap on it.
         match store.update(current).await {
-            Ok(_) => {
-                let verb = match outcome {
-                    Outcome::Set => "set",
-                    Outcome::Updated => "updated",
-                    Outcome::Removed => "removed",
-                };
-                let preposition = if outcome == Outcome::Removed {
-                    "from"
-                } else {
-                    "on"
-                };
-                let mut r = Report::default();
-                r.out(format!(
-                    "Successfully {verb} label {} {preposition} {kind} {name}\n",
-                    change.key()
-                ));
-                return r;
-            }
+            Ok(_) => return Ok(outcome),
             Err(e @ Error::Conflict { .. }) => last = Some(e),
-            Err(e) => return Report::failure(update_failed(&ActionError::Store(e))),
+            Err(e) => return Err(update_failed(&ActionError::Store(e))),
         }
     }
     let last = last.map_or_else(String::new, |e| ActionError::Store(e).to_string());
-    Report::failure(update_failed(&last))
+    Err(update_failed(&last))
 }
 
 #[cfg(test)]
@@ -242,6 +251,24 @@ mod tests {
             LabelChange::parse("a", true, false),
             Ok(LabelChange::Remove { key: "a".into() })
         );
+    }
+
+    #[test]
+    fn a_concurrent_write_is_never_lost() {
+        crate::test_support::run(async {
+            let store = crate::test_support::Interfering::with(tier()).await;
+            let key = ResourceKey::of(&tier());
+            let change = LabelChange::parse("team=net", false, false).expect("parse");
+            let outcome = write_label(&store, &key, &change, "tier", "t")
+                .await
+                .expect("labelled");
+            assert_eq!(outcome, Outcome::Set);
+            let stored = store.get(&key).await.expect("get");
+            let labels = &stored.metadata().labels;
+            assert_eq!(labels.get("team").map(String::as_str), Some("net"));
+            assert_eq!(labels.get("racer").map(String::as_str), Some("won"));
+            assert_eq!(store.conflicts(), 1, "the first write was a stale CAS");
+        });
     }
 
     #[test]

@@ -4,10 +4,10 @@
 //! datastore `calico-datastore` opens (embedded by default, etcd v3, or in-memory), chosen
 //! as calicoctl chooses: the `--config` file, else `/etc/calico/calicoctl.cfg` if it exists,
 //! else the environment (`DATASTORE_TYPE`, `ETCD_ENDPOINTS`, `CALICO_DATASTORE_PATH`, …).
-//! Their messages and exit codes are calicoctl's, as are those of `patch` (strategic merge,
-//! JSON merge or JSON patch, written with compare-and-swap) and `label`. `ipam` shows, checks, releases and
-//! configures IP address management (on `calico_datastore::ipam`). `validate` checks
-//! manifests offline.
+//! Their messages and exit codes are calicoctl's, as are those of `patch` (strategic
+//! merge, JSON merge or JSON patch, written with compare-and-swap) and `label`. `ipam`
+//! shows, checks, releases and configures IP address management (on
+//! `calico_datastore::ipam`). `validate` checks manifests offline.
 
 mod commands;
 mod crud;
@@ -21,6 +21,8 @@ mod patch;
 mod precheck;
 mod table;
 mod template;
+#[cfg(test)]
+mod test_support;
 mod validate;
 
 use std::io::Write;

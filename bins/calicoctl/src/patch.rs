@@ -470,6 +470,32 @@ mod tests {
     }
 
     #[test]
+    fn a_concurrent_write_is_never_lost() {
+        crate::test_support::run(async {
+            let mut p = pool();
+            p.metadata_mut().resource_version.clear();
+            p.metadata_mut().uid.clear();
+            let store = crate::test_support::Interfering::with(p.clone()).await;
+            let key = ResourceKey::of(&p);
+            let done = read_patch_write(
+                &store,
+                &key,
+                &json!({"spec": {"disabled": true}}),
+                PatchType::Strategic,
+            )
+            .await
+            .expect("patched");
+            assert_eq!(spec(&done)["disabled"], json!(true));
+            assert_eq!(
+                done.metadata().labels.get("racer").map(String::as_str),
+                Some("won"),
+                "the concurrent writer's change survives"
+            );
+            assert_eq!(store.conflicts(), 1, "the first write was a stale CAS");
+        });
+    }
+
+    #[test]
     fn patch_text_may_be_yaml() {
         assert_eq!(
             parse_patch("spec:\n  disabled: true\n"),

@@ -115,6 +115,24 @@ fn rows() -> Vec<Row> {
             contains: "",
         },
         Row {
+            name: "unknown kind for patch",
+            args: |_| owned(&["patch", "ipoool", "p1", "-p", "{}"]),
+            starts_with: "resource type 'ipoool' is not supported",
+            contains: "",
+        },
+        Row {
+            name: "unknown kind for label",
+            args: |_| owned(&["label", "ipoool", "p1", "a=b"]),
+            starts_with: "failed to get ipoool p1, error resource type 'ipoool' is not supported",
+            contains: "",
+        },
+        Row {
+            name: "patch of a read-only kind",
+            args: |_| owned(&["patch", "clusterinformation", "default", "-p", "{}"]),
+            starts_with: "Hit error: operation patch is not supported on ClusterInformation",
+            contains: "",
+        },
+        Row {
             name: "unknown field",
             args: |c| {
                 let f = c.file(
