@@ -2,9 +2,11 @@
 //!
 //! For each kind, `tests/golden/<kind>/input.yaml` holds a minimal resource and one with
 //! many fields set (singletons: one). All are created in one embedded store with the built
-//! binary; then `get <kind>` runs once per format and the output is compared with
-//! `tests/golden/<kind>/<format>.txt`, after masking what changes from run to run (`uid`,
-//! `creationTimestamp`, `resourceVersion`).
+//! binary; then `get <kind>` (every namespace for namespaced kinds) runs once per format
+//! (ps, wide, yaml, json, name, custom-columns, go-template), and `get <kind> <name>` of the
+//! resource with many fields in yaml and go-template (a resource prints as itself, not as a
+//! list). Each output is compared with `tests/golden/<kind>/<format>.txt`, after masking
+//! what changes from run to run (`uid`, `creationTimestamp`, `resourceVersion`).
 //!
 //! `UPDATE_GOLDEN=1 cargo test -p calicoctl --test golden` rewrites the files; review the
 //! diff before committing.
@@ -51,6 +53,9 @@ const NAMESPACED: &[&str] = &[
 /// The template every kind is printed with: calicoctl's documented form (Go field names)
 /// mixed with JSON names.
 const TEMPLATE: &str = r#"go-template={{range .}}{{.Kind}}:{{range .Items}} {{.ObjectMeta.Name}}({{.kind}}, labels [{{join .Labels ","}}]){{end}}{{"\n"}}{{end}}"#;
+
+/// The template for one resource asked for by name (the results are resources, not lists).
+const NAMED_TEMPLATE: &str = r#"go-template={{range .}}{{.TypeMeta.Kind}} {{.Name}} {{.metadata.namespace}} generation={{.ObjectMeta.Generation}}{{"\n"}}{{end}}"#;
 
 /// Metadata fields whose values differ from run to run.
 const VOLATILE: &[&str] = &["uid", "creationTimestamp", "resourceVersion"];
@@ -129,13 +134,36 @@ fn every_output_format_of_every_kind_matches_its_golden_file() {
         let input = kind_dir.join("input.yaml");
         let input = input.display().to_string();
         common::calicoctl(&env, &["create", "-f", &input], None).ok();
+        let mut runs: Vec<(String, Vec<String>)> = Vec::new();
         for (stem, format) in formats(kind) {
             let mut args = vec!["get", kind, "-o", format];
             if NAMESPACED.contains(kind) {
                 args.push("-A");
             }
-            let out = common::calicoctl(&env, &args, None).ok();
-            assert!(out.stderr.is_empty(), "{kind} -o {format}: {}", out.stderr);
+            runs.push((
+                stem.to_owned(),
+                args.iter().map(|a| (*a).to_owned()).collect(),
+            ));
+        }
+        // The resource with many fields, asked for by name: printed as itself.
+        let text = std::fs::read_to_string(kind_dir.join("input.yaml")).expect("input");
+        let resources = calico_model::codec::decode(&text).expect("input decodes");
+        let full = resources.last().expect("a resource");
+        for (stem, format) in [
+            ("yaml-by-name", "yaml"),
+            ("go-template-by-name", NAMED_TEMPLATE),
+        ] {
+            let mut args = vec!["get".to_owned(), kind.to_string(), full.name().to_owned()];
+            args.extend(["-o".to_owned(), format.to_owned()]);
+            if !full.namespace().is_empty() {
+                args.extend(["-n".to_owned(), full.namespace().to_owned()]);
+            }
+            runs.push((stem.to_owned(), args));
+        }
+        for (stem, args) in runs {
+            let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = common::calicoctl(&env, &argv, None).ok();
+            assert!(out.stderr.is_empty(), "{argv:?}: {}", out.stderr);
             let got = mask(&out.stdout);
             let file = kind_dir.join(format!("{stem}.txt"));
             if update {
