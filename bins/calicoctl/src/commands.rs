@@ -97,7 +97,8 @@ pub struct GetArgs {
     names: Vec<String>,
     #[command(flatten)]
     input: FileArgs,
-    /// Output format: yaml, json, ps, wide or custom-columns=COL,…
+    /// Output format: yaml, json, ps, wide, custom-columns=COL,…, go-template=TEMPLATE,
+    /// go-template-file=FILE or name
     #[arg(short = 'o', long, default_value = "ps", value_name = "OUTPUT")]
     output: String,
     /// List the requested objects across all namespaces.
@@ -162,7 +163,7 @@ fn stub(kind: Kind, name: &str) -> Result<Resource, String> {
     Resource::from_value(kind, &value).map_err(|e| e.to_string())
 }
 
-fn resources_from_args(
+pub(crate) fn resources_from_args(
     kind: &str,
     names: &[String],
     namespace: &str,
@@ -279,6 +280,10 @@ async fn run(
     check_version(store.as_ref(), global)
         .await
         .map_err(Early::Err)?;
+    if let Some(refused) = crate::precheck::check(&resources, kind_from_args, action, flags) {
+        // One bad resource: nothing is written.
+        return Ok((refused, store));
+    }
     let results = crud::execute(store.as_ref(), resources, kind_from_args, action, flags).await;
     Ok((results, store))
 }
@@ -535,7 +540,7 @@ pub async fn get(global: &Global, args: &GetArgs) -> Report {
         Err(e) => return early_report(e, "Failed to get resources: "),
     };
     let mut ctx = Context::default();
-    if format.is_table() && results.outputs.iter().any(|o| o.kind() == Kind::Node) {
+    if format.needs_as_number(results.outputs.iter().any(|o| o.kind() == Kind::Node)) {
         ctx.as_number = global_as_number(store.as_ref()).await;
     }
     let mut report = Report::default();

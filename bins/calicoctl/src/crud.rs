@@ -24,9 +24,9 @@ const K8S_NETWORK_POLICY_PREFIX: &str = "knp.default.";
 /// Namespace calicoctl uses when none is given for a namespaced kind.
 pub const DEFAULT_NAMESPACE: &str = "default";
 /// Attempts of an unconditional update before giving up (calicoctl: 5).
-const UPDATE_ATTEMPTS: usize = 5;
+pub(crate) const UPDATE_ATTEMPTS: usize = 5;
 /// Pause between those attempts (calicoctl: one second).
-const UPDATE_RETRY_DELAY: Duration = Duration::from_secs(1);
+pub(crate) const UPDATE_RETRY_DELAY: Duration = Duration::from_secs(1);
 
 /// The resource action a command performs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,7 +140,10 @@ pub fn handle_namespace(resource: &mut Resource, flags: &Flags) -> Result<(), Ac
 
 /// Refuses the writes calicoctl refuses: read-only `ClusterInformation`, policies derived
 /// from Kubernetes, and (ours) the IPAM bookkeeping kinds, which `calicoctl ipam` manages.
-fn check_writable(resource: &Resource, operation: &'static str) -> Result<(), ActionError> {
+pub(crate) fn check_writable(
+    resource: &Resource,
+    operation: &'static str,
+) -> Result<(), ActionError> {
     match resource.kind() {
         Kind::ClusterInformation => Err(ActionError::NotSupported {
             operation,

@@ -4,19 +4,26 @@
 //! datastore `calico-datastore` opens (embedded by default, etcd v3, or in-memory), chosen
 //! as calicoctl chooses: the `--config` file, else `/etc/calico/calicoctl.cfg` if it exists,
 //! else the environment (`DATASTORE_TYPE`, `ETCD_ENDPOINTS`, `CALICO_DATASTORE_PATH`, …).
-//! Their messages and exit codes are calicoctl's. `ipam` shows, checks, releases and
-//! configures IP address management (on `calico_datastore::ipam`). `validate` checks
-//! manifests offline.
+//! Their messages and exit codes are calicoctl's, as are those of `patch` (strategic
+//! merge, JSON merge or JSON patch, written with compare-and-swap) and `label`. `ipam`
+//! shows, checks, releases and configures IP address management (on
+//! `calico_datastore::ipam`). `validate` checks manifests offline.
 
 mod commands;
 mod crud;
 mod errors;
 mod input;
 mod ipam;
+mod label;
 mod manifest;
 mod node;
 mod output;
+mod patch;
+mod precheck;
 mod table;
+mod template;
+#[cfg(test)]
+mod test_support;
 mod validate;
 mod version;
 
@@ -54,6 +61,10 @@ enum Command {
     Delete(commands::DeleteArgs),
     /// Get resources identified by file, directory, stdin or kind and names.
     Get(commands::GetArgs),
+    /// Patch a resource in place (strategic merge, JSON merge or JSON patch).
+    Patch(patch::PatchArgs),
+    /// Set or remove a label on a resource.
+    Label(label::LabelArgs),
     /// Decode, default and validate resources from files, directories or stdin, offline.
     Validate(validate::Args),
     /// IP address management: show usage, check for leaks, release addresses, configure.
@@ -158,6 +169,8 @@ fn main() -> ExitCode {
         Command::Apply(args) => runtime.block_on(commands::apply(global, args)),
         Command::Delete(args) => runtime.block_on(commands::delete(global, args)),
         Command::Get(args) => runtime.block_on(commands::get(global, args)),
+        Command::Patch(args) => runtime.block_on(patch::run(global, args)),
+        Command::Label(args) => runtime.block_on(label::run(global, args)),
         Command::Ipam(command) => runtime.block_on(ipam::run(global, command)),
         Command::Validate(args) => return validate::run(args),
         Command::Node(command) => node::run(command),

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::crud::Output;
 use crate::table::{self, Context, Headings};
+use crate::template::GoTemplate;
 
 /// An `-o` choice.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +25,10 @@ pub enum Format {
     Wide,
     /// `custom-columns=A,B`.
     Columns(Vec<String>),
+    /// `name`: `kind/name` per resource, as kubectl prints (ours).
+    Name,
+    /// `go-template=TEXT`, or `go-template-file=FILE` (holding the file's text).
+    GoTemplate(String),
 }
 
 impl Format {
@@ -34,6 +39,7 @@ impl Format {
             "json" => return Ok(Format::Json),
             "ps" => return Ok(Format::Table),
             "wide" => return Ok(Format::Wide),
+            "name" => return Ok(Format::Name),
             _ => {}
         }
         let (key, value) = output.split_once('=').unwrap_or((output, ""));
@@ -44,10 +50,27 @@ impl Format {
             "custom-columns" => Ok(Format::Columns(
                 value.split(',').map(str::to_owned).collect(),
             )),
-            "go-template" | "go-template-file" => Err(format!(
-                "output format '{key}' is not supported by this calicoctl (Go templates); use yaml, json, ps, wide or custom-columns="
-            )),
+            "go-template" if value.is_empty() => Err("need to specify a template".into()),
+            "go-template-file" if value.is_empty() => Err("need to specify a template file".into()),
+            "go-template" => {
+                GoTemplate::parse(value)?;
+                Ok(Format::GoTemplate(value.to_owned()))
+            }
+            "go-template-file" => {
+                let text = GoTemplate::read_file(value)?;
+                GoTemplate::parse(&text)?;
+                Ok(Format::GoTemplate(text))
+            }
             _ => Err(format!("unrecognized output format '{output}'")),
+        }
+    }
+
+    /// True if the format needs the global AS number (tables of nodes, templates that
+    /// call `config`).
+    pub fn needs_as_number(&self, has_nodes: bool) -> bool {
+        match self {
+            Format::GoTemplate(text) => text.contains("config"),
+            other => other.is_table() && has_nodes,
         }
     }
 
@@ -82,6 +105,24 @@ fn document(outputs: &[Output]) -> Value {
     }
 }
 
+/// `-o name`: one `kind/name` line per resource, the kind lower-cased (kubectl's form).
+fn names(outputs: &[Output]) -> String {
+    let mut out = String::new();
+    let mut line = |r: &Resource| {
+        out.push_str(&r.kind().kind().to_ascii_lowercase());
+        out.push('/');
+        out.push_str(r.name());
+        out.push('\n');
+    };
+    for output in outputs {
+        match output {
+            Output::One(r) => line(r),
+            Output::List { items, .. } => items.iter().for_each(&mut line),
+        }
+    }
+    out
+}
+
 /// Renders results in the chosen format.
 pub fn render(
     outputs: &[Output],
@@ -97,6 +138,10 @@ pub fn render(
                 s
             })
             .map_err(|e| e.to_string()),
+        Format::Name => Ok(names(outputs)),
+        Format::GoTemplate(text) => {
+            GoTemplate::parse(text)?.render(outputs.iter().map(to_value).collect(), &ctx.as_number)
+        }
         Format::Table | Format::Wide | Format::Columns(_) => {
             let headings = match format {
                 Format::Columns(c) => Headings::Custom(c),
