@@ -10,11 +10,13 @@
 
 mod commands;
 mod crud;
+mod datastore;
 mod errors;
 mod input;
 mod ipam;
 mod manifest;
 mod output;
+mod progress;
 mod table;
 mod validate;
 
@@ -57,6 +59,9 @@ enum Command {
     /// IP address management: show usage, check for leaks, release addresses, configure.
     #[command(subcommand)]
     Ipam(ipam::IpamCommand),
+    /// Datastore operations: migrate the contents of one datastore to another.
+    #[command(subcommand)]
+    Datastore(datastore::DatastoreCommand),
     /// Print the client version.
     Version,
 }
@@ -104,6 +109,7 @@ fn main() -> ExitCode {
         Command::Delete(args) => runtime.block_on(commands::delete(global, args)),
         Command::Get(args) => runtime.block_on(commands::get(global, args)),
         Command::Ipam(command) => runtime.block_on(ipam::run(global, command)),
+        Command::Datastore(command) => runtime.block_on(datastore::run(global, command)),
         Command::Validate(args) => return validate::run(args),
         Command::Version => {
             println!("Client Version:    {CLIENT_VERSION}");

@@ -207,6 +207,21 @@ pub enum LockStep {
     Update,
 }
 
+impl LockStep {
+    /// calicoctl's words for a failure of this step of locking (`locking`) or unlocking,
+    /// without the cause: `Error retrieving ClusterInformation for locking`.
+    pub fn context(self, locking: bool) -> String {
+        let purpose = if locking { "locking" } else { "unlocking" };
+        match self {
+            LockStep::Initialize => {
+                "Unable to initialize cluster information for the datastore migration".into()
+            }
+            LockStep::Read => format!("Error retrieving ClusterInformation for {purpose}"),
+            LockStep::Update => format!("Error updating ClusterInformation for {purpose}"),
+        }
+    }
+}
+
 /// What went wrong in a migration step. The texts are calicoctl's where it has one.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -220,7 +235,7 @@ pub enum MigrateError {
     #[error("error while checking if datastore was locked: {0}")]
     CheckLocked(#[source] Error),
     /// Locking or unlocking failed.
-    #[error("{}", lock_message(*.locking, *.step, .source))]
+    #[error("{}: {source}", step.context(*.locking))]
     Lock {
         /// True for [`lock`], false for [`unlock`].
         locking: bool,
@@ -268,7 +283,11 @@ pub enum MigrateError {
     },
     /// The target already holds resources (the first one found is named). Nothing was
     /// written.
-    #[error("Datastore already has Calico resources: Found existing Calico {} resource ({key}). Import into an empty datastore", key.kind)]
+    #[error(
+        "Datastore already has Calico resources: Found existing Calico {} resource ({}). Import into an empty datastore",
+        key.kind,
+        short_id(key)
+    )]
     NotEmpty {
         /// A resource found in the target.
         key: ResourceKey,
@@ -289,7 +308,7 @@ pub enum MigrateError {
         key: ResourceKey,
         /// The datastore's error.
         #[source]
-        source: Error,
+        source: Box<Error>,
         /// How many written resources were deleted (or restored) again.
         rolled_back: usize,
         /// Resources that could not be rolled back, with why.
@@ -297,14 +316,12 @@ pub enum MigrateError {
     },
 }
 
-fn lock_message(locking: bool, step: LockStep, source: &Error) -> String {
-    let purpose = if locking { "locking" } else { "unlocking" };
-    match step {
-        LockStep::Initialize => format!(
-            "Unable to initialize cluster information for the datastore migration: {source}"
-        ),
-        LockStep::Read => format!("Error retrieving ClusterInformation for {purpose}: {source}"),
-        LockStep::Update => format!("Error updating ClusterInformation for {purpose}: {source}"),
+/// `name` or `namespace/name`.
+fn short_id(key: &ResourceKey) -> String {
+    if key.namespace.is_empty() {
+        key.name.clone()
+    } else {
+        format!("{}/{}", key.namespace, key.name)
     }
 }
 
@@ -816,11 +833,8 @@ pub async fn import(
                         written.created.push(key);
                         progress.advance(Stage::Write, 1);
                     }
-                    Some(Err(e)) => {
-                        if failure.is_none() {
-                            failure = Some((key, e));
-                        }
-                    }
+                    Some(Err(e)) if failure.is_none() => failure = Some((key, e)),
+                    Some(Err(_)) => {}
                     None => {}
                 }
             }
@@ -837,7 +851,7 @@ pub async fn import(
             let (rolled_back, rollback_failures) = roll_back(ds, written, progress).await;
             Err(MigrateError::Write {
                 key,
-                source,
+                source: Box::new(source),
                 rolled_back,
                 rollback_failures,
             })

@@ -267,7 +267,7 @@ fn import_refuses_a_non_empty_target_and_writes_nothing() {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "Datastore already has Calico resources: Found existing Calico GlobalNetworkSet resource (GlobalNetworkSet/x). Import into an empty datastore"
+            "Datastore already has Calico resources: Found existing Calico GlobalNetworkSet resource (x). Import into an empty datastore"
         );
         assert!(matches!(
             target.get(&cluster_information_key()).await,
