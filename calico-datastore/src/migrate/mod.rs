@@ -45,7 +45,7 @@
 //! let again = migrate::to_stream(&migrate::export(&target, &ExportOptions::default(), &()).await?);
 //! assert_eq!(again, stream);
 //! migrate::unlock(&target).await?;
-//! # Ok::<(), migrate::MigrateError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
 
