@@ -506,7 +506,7 @@ fn migrate_10k_timings() {
     let dir = common::scratch_dir();
     let mut text = String::new();
     text.push_str("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p}\nspec: {cidr: 10.0.0.0/12}\n");
-    for i in 0..3000 {
+    for i in 0..4000 {
         text.push_str(&format!(
             "---\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata: {{name: gns-{i}, labels: {{i: \"{i}\"}}}}\nspec: {{nets: [10.{}.{}.0/24]}}\n",
             i / 256,
@@ -529,11 +529,11 @@ fn migrate_10k_timings() {
     .unwrap();
     rt.block_on(calico_datastore::migrate::unlock(store.as_ref()))
         .unwrap();
-    // ~4,000 more objects of IPAM: 1,000 pods with a handle each over many blocks.
+    // ~1,700 IPAM objects: 1,200 pods with a handle each over many blocks.
     let ipam = Ipam::new(Arc::clone(&store));
     rt.block_on(async {
         let mut tasks = Vec::new();
-        for i in 0..1000 {
+        for i in 0..1200 {
             let ipam = ipam.clone();
             tasks.push(tokio::spawn(async move {
                 let args =
