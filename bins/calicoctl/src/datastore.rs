@@ -176,6 +176,13 @@ fn import_report(summary: &ImportSummary) -> Report {
 async fn import(global: &Global, args: &ImportArgs) -> Report {
     // calicoctl reads the file after connecting; reading first means a bad file never
     // needs a datastore. Intentionally no version check (as calicoctl).
+    if std::path::Path::new(&args.filename).is_dir() {
+        // One export file, not a directory of manifests (Go's wording).
+        return Report::failure(format!(
+            "Error while reading migration file: read {}: is a directory",
+            args.filename
+        ));
+    }
     let sources = match read_sources(std::slice::from_ref(&args.filename), false, false) {
         Ok(s) => s,
         Err(e @ (InputError::Io { .. } | InputError::EmptyDirectory { .. })) => {

@@ -483,6 +483,16 @@ fn a_malformed_stream_is_refused_with_nothing_written() {
         out.stderr,
         "Error while reading migration file: open /nonexistent/x.yaml: no such file or directory\n"
     );
+    let out = t
+        .run(&[
+            "datastore",
+            "migrate",
+            "import",
+            "-f",
+            &dir.path().display().to_string(),
+        ])
+        .fails();
+    assert!(out.stderr.ends_with(": is a directory\n"), "{}", out.stderr);
     is_untouched(&t, 0);
 
     // The good stream from stdin works.
