@@ -8,6 +8,8 @@
 //!   share one file with no daemon) and `etcd` (Calico's exact etcd v3 key layout). The
 //!   storage-owning backends implement the small [`KvBackend`] trait; [`KvStore`] turns any
 //!   of them into a full [`Datastore`].
+//! - [`migrate`]: lock, export (one YAML stream, IPAM included), import into another
+//!   backend, unlock — `calicoctl datastore migrate`.
 //! - [`conformance`]: the test suite every backend passes, public so that a third-party
 //!   backend can run it too.
 //!
@@ -42,6 +44,7 @@ pub mod etcd;
 pub mod ipam;
 pub mod kv;
 pub mod memory;
+pub mod migrate;
 pub mod syncer;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -465,6 +465,7 @@ fn alloc_key(a: &AllocationInfo) -> AllocKey {
 async fn check(ipam: &Ipam, args: &CheckArgs) -> Result<Report, String> {
     let show_problems = args.show_all_ips || args.show_problem_ips;
     let store = ipam.datastore();
+    let spinner = crate::progress::Spinner::start("Reading IPAM blocks");
     let meta = cluster_meta(store.as_ref()).await?;
     let blocks = store
         .list(Kind::IPAMBlock, None)
@@ -474,8 +475,11 @@ async fn check(ipam: &Ipam, args: &CheckArgs) -> Result<Report, String> {
         .iter()
         .filter(|b| matches!(b, Resource::IPAMBlock(b) if !b.spec.deleted))
         .count();
+    spinner.say("Reading IP allocations");
     let allocations = ipam.allocations().await.map_err(ipam_error)?;
+    spinner.say("Checking allocations, handles and affinities");
     let report = ipam.check().await.map_err(ipam_error)?;
+    drop(spinner);
 
     let mut r = Report::default();
     r.out("Checking IPAM for inconsistencies...\n\n");

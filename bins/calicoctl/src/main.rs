@@ -11,6 +11,7 @@
 
 mod commands;
 mod crud;
+mod datastore;
 mod errors;
 mod input;
 mod ipam;
@@ -20,6 +21,7 @@ mod node;
 mod output;
 mod patch;
 mod precheck;
+mod progress;
 mod table;
 mod template;
 #[cfg(test)]
@@ -70,6 +72,9 @@ enum Command {
     /// IP address management: show usage, check for leaks, release addresses, configure.
     #[command(subcommand)]
     Ipam(ipam::IpamCommand),
+    /// Datastore operations: migrate the contents of one datastore to another.
+    #[command(subcommand)]
+    Datastore(datastore::DatastoreCommand),
     /// Calico node commands: the node's status and the host's compatibility.
     #[command(subcommand)]
     Node(node::NodeCommand),
@@ -172,6 +177,7 @@ fn main() -> ExitCode {
         Command::Patch(args) => runtime.block_on(patch::run(global, args)),
         Command::Label(args) => runtime.block_on(label::run(global, args)),
         Command::Ipam(command) => runtime.block_on(ipam::run(global, command)),
+        Command::Datastore(command) => runtime.block_on(datastore::run(global, command)),
         Command::Validate(args) => return validate::run(args),
         Command::Node(command) => node::run(command),
         Command::Version(args) => runtime.block_on(version::run(global, args)),
