@@ -221,7 +221,11 @@ pub fn explain_resources(
     let directory = ClusterView::directory_only(resources);
     let from = directory.resolve(from)?;
     let to = directory.resolve(to)?;
-    let nodes: BTreeSet<String> = [&from.node, &to.node].into_iter().flatten().cloned().collect();
+    let nodes: BTreeSet<String> = [&from.node, &to.node]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
     let view = ClusterView::build_for_nodes(resources, &nodes)?;
     explain(&view, &from, &to, probe)
 }
@@ -359,8 +363,13 @@ spec:
     #[test]
     fn cross_node_directions_come_from_each_node() {
         let r = resources();
-        let e = explain_resources(&r, "ns/a", "ns/b", &Probe::parse("tcp", Some(80)).expect("p"))
-            .expect("explains");
+        let e = explain_resources(
+            &r,
+            "ns/a",
+            "ns/b",
+            &Probe::parse("tcp", Some(80)).expect("p"),
+        )
+        .expect("explains");
         assert!(e.allowed);
         assert_eq!(e.checks.len(), 2);
         assert_eq!(e.checks[0].node, "n1");
@@ -390,12 +399,19 @@ spec:
     #[test]
     fn denied_by_egress_rule() {
         let r = resources();
-        let e = explain_resources(&r, "ns/a", "ns/b", &Probe::parse("udp", Some(53)).expect("p"))
-            .expect("explains");
+        let e = explain_resources(
+            &r,
+            "ns/a",
+            "ns/b",
+            &Probe::parse("udp", Some(53)).expect("p"),
+        )
+        .expect("explains");
         assert!(!e.allowed);
         let egress = e.egress.expect("egress");
         assert!(!egress.allowed);
-        assert!(matches!(egress.decision, Decision::PolicyRule { ref action, rule: 0, .. } if action == "Deny"));
+        assert!(
+            matches!(egress.decision, Decision::PolicyRule { ref action, rule: 0, .. } if action == "Deny")
+        );
     }
 
     #[test]
@@ -428,8 +444,15 @@ spec:
     fn unknown_endpoint_is_an_error() {
         let r = resources();
         assert_eq!(
-            explain_resources(&r, "ns/zzz", "ns/b", &Probe::parse("icmp", None).expect("p")),
-            Err(ExplainError::Cluster(ClusterError::NotFound("ns/zzz".into())))
+            explain_resources(
+                &r,
+                "ns/zzz",
+                "ns/b",
+                &Probe::parse("icmp", None).expect("p")
+            ),
+            Err(ExplainError::Cluster(ClusterError::NotFound(
+                "ns/zzz".into()
+            )))
         );
     }
 }
