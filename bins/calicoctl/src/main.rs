@@ -15,6 +15,7 @@ mod input;
 mod ipam;
 mod manifest;
 mod output;
+mod policy;
 mod table;
 mod validate;
 
@@ -57,6 +58,9 @@ enum Command {
     /// IP address management: show usage, check for leaks, release addresses, configure.
     #[command(subcommand)]
     Ipam(ipam::IpamCommand),
+    /// Policy analysis: explain a verdict, diff a change, lint for mistakes.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// Print the client version.
     Version,
 }
@@ -104,6 +108,7 @@ fn main() -> ExitCode {
         Command::Delete(args) => runtime.block_on(commands::delete(global, args)),
         Command::Get(args) => runtime.block_on(commands::get(global, args)),
         Command::Ipam(command) => runtime.block_on(ipam::run(global, command)),
+        Command::Policy(command) => runtime.block_on(policy::run(global, command)),
         Command::Validate(args) => return validate::run(args),
         Command::Version => {
             println!("Client Version:    {CLIENT_VERSION}");
