@@ -6,7 +6,8 @@
 //! else the environment (`DATASTORE_TYPE`, `ETCD_ENDPOINTS`, `CALICO_DATASTORE_PATH`, …).
 //! Their messages and exit codes are calicoctl's. `ipam` shows, checks, releases and
 //! configures IP address management (on `calico_datastore::ipam`). `validate` checks
-//! manifests offline.
+//! manifests offline. `policy` explains, diffs and lints network policy (on
+//! `calico_policy::{explain, diff, lint}`).
 
 mod commands;
 mod crud;
