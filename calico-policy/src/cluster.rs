@@ -356,6 +356,7 @@ mod tests {
             wep("ns1", "n1-k8s-a-eth0", "a", "n1", "10.0.0.1"),
             wep("ns1", "n1-k8s-b-eth0", "b", "n1", "10.0.0.2"),
             wep("ns1", "n1-k8s-b-eth1", "b", "n1", "10.0.0.3"),
+            "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\nmetadata: {name: n2-eth0}\nspec: {node: n2, interfaceName: eth0, expectedIPs: [192.168.0.2]}\n".into(),
         ]
         .concat();
         let rs = decode_yaml(&text).expect("decodes");
@@ -388,6 +389,11 @@ mod tests {
         );
         let ip = v.resolve("10.0.0.2").expect("ip");
         assert_eq!(ip.node.as_deref(), Some("n1"));
+        let hep = v.resolve("hep:n2-eth0").expect("host endpoint");
+        assert_eq!(hep.node.as_deref(), Some("n2"));
+        assert_eq!(hep.address(None), Some("192.168.0.2".parse().expect("ip")));
+        let by_ip = v.resolve("192.168.0.2").expect("host endpoint by IP");
+        assert_eq!(by_ip.endpoint.expect("ep").display_name(), "hep:n2-eth0");
         let ext = v.resolve("192.0.2.1").expect("external");
         assert!(ext.endpoint.is_none() && ext.node.is_none());
     }

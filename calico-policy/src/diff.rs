@@ -637,6 +637,38 @@ mod tests {
     }
 
     #[test]
+    fn host_endpoints_take_the_full_path_with_the_same_answers() {
+        let policy = docs(
+            "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: db, namespace: ns}\nspec:\n  selector: app == 'db'\n  ingress: [{action: Allow, protocol: TCP, source: {selector: app == 'web'}, destination: {ports: [5432]}}]\n",
+        );
+        let plain = cluster(4, 2);
+        let mut with_hosts = plain.clone();
+        for node in ["node0", "node1"] {
+            with_hosts.extend(docs(&format!(
+                "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\nmetadata: {{name: {node}-all}}\nspec: {{node: {node}, interfaceName: '*', profiles: [open]}}\n"
+            )));
+        }
+        let expected = diff(&plain, &apply_changes(&plain, &policy)).expect("diff");
+        let got = diff(&with_hosts, &apply_changes(&with_hosts, &policy)).expect("diff");
+        assert_eq!(got.changes, expected.changes);
+        assert_eq!(got.changes.len(), 8);
+        // A forward policy on the uplinks that denies TCP 5432 from web pods changes those
+        // pairs too (traffic between nodes crosses both uplinks).
+        let forward = docs(
+            "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: fwd}\nspec:\n  selector: \"!has(projectcalico.org/namespace)\"\n  applyOnForward: true\n  types: [Egress]\n  egress: [{action: Deny, protocol: TCP, destination: {ports: [5432]}}, {action: Allow}]\n",
+        );
+        let d = diff(&with_hosts, &apply_changes(&with_hosts, &forward)).expect("diff");
+        assert!(!d.changes.is_empty());
+        assert!(
+            d.changes
+                .iter()
+                .all(|c| c.probe == "tcp/5432" && c.before && !c.after),
+            "{:?}",
+            d.changes
+        );
+    }
+
+    #[test]
     fn probe_space_covers_named_ports_icmp_and_other() {
         let r = docs(
             "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata: {name: n-k8s-a-eth0, namespace: ns}\nspec: {node: n, orchestrator: k8s, pod: a, endpoint: eth0, interfaceName: cali00000000001, ipNetworks: [10.0.0.1/32], ports: [{name: http, protocol: TCP, port: 8080}]}\n---\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: g}\nspec:\n  ingress:\n  - {action: Allow, protocol: TCP, destination: {ports: [http, '1024:1030']}}\n  - {action: Allow, protocol: ICMP}\n  - {action: Allow, protocol: UDP}\n",
