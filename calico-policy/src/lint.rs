@@ -251,9 +251,8 @@ pub fn lint(resources: &[Resource]) -> Vec<Finding> {
                     }
                 }
                 if rule.action == Action::Pass {
-                    let my_order = tier_order(&p.tier);
                     let later = policies.iter().enumerate().any(|(qi, q)| {
-                        tier_order(&q.tier) > my_order
+                        tier_after(&tier_order, &q.tier, &p.tier)
                             && (matched[pi].is_empty()
                                 || matched[qi].intersection(&matched[pi]).next().is_some())
                     });
@@ -393,7 +392,14 @@ fn policy_views(resources: &[Resource]) -> Vec<PolicyView<'_>> {
         .collect()
 }
 
-/// A function from tier name to its order (`f64::INFINITY` when it has none).
+/// True when tier `a` comes after tier `b`: by order, then by name (Calico's tie-break).
+fn tier_after(order: &impl Fn(&str) -> f64, a: &str, b: &str) -> bool {
+    let (oa, ob) = (order(a), order(b));
+    oa > ob || (oa == ob && a > b)
+}
+
+/// A function from tier name to its order (`f64::INFINITY` when it has none; a built-in
+/// tier without one keeps its built-in order).
 fn tier_orders(resources: &[Resource]) -> impl Fn(&str) -> f64 {
     let mut orders: BTreeMap<String, f64> = BUILTIN_TIER_ORDERS
         .iter()
@@ -401,10 +407,13 @@ fn tier_orders(resources: &[Resource]) -> impl Fn(&str) -> f64 {
         .collect();
     for r in resources {
         if let Resource::Tier(t) = r {
-            orders.insert(
-                t.metadata.name.clone(),
-                t.spec.order.unwrap_or(f64::INFINITY),
-            );
+            if let Some(order) = t.spec.order {
+                orders.insert(t.metadata.name.clone(), order);
+            } else {
+                orders
+                    .entry(t.metadata.name.clone())
+                    .or_insert(f64::INFINITY);
+            }
         }
     }
     move |name: &str| orders.get(name).copied().unwrap_or(f64::INFINITY)
@@ -848,6 +857,43 @@ spec:
         );
         assert_eq!(f[0].resource, "GlobalNetworkPolicy/default.a");
         assert_eq!(f[2].resource, "GlobalNetworkPolicy/security.pass-b");
+    }
+
+    #[test]
+    fn equal_tier_orders_break_ties_by_name() {
+        let f = run(&format!(
+            "{WEPS}{}",
+            r#"
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: alpha}
+spec: {order: 100}
+---
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: beta}
+spec: {order: 100}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: alpha.pass}
+spec:
+  tier: alpha
+  selector: all()
+  ingress: [{action: Pass}]
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: beta.pass}
+spec:
+  tier: beta
+  selector: all()
+  egress: [{action: Pass}]
+"#
+        ));
+        // alpha passes to beta (same order, later name); beta is the last.
+        assert_eq!(checks(&f), [(Check::PassInLastTier, "spec.egress[0]")]);
+        assert_eq!(f[0].resource, "GlobalNetworkPolicy/beta.pass");
     }
 
     #[test]
