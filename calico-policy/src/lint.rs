@@ -8,7 +8,8 @@
 //!   absent, equal, or (nets, ports) a provable superset; selectors are compared as text.
 //! - **unmatched-selector** (warning): a policy's selector, or a rule's source/destination
 //!   selector, matches no current endpoint (rule selectors: nor network set). Selectors that
-//!   match everything (`all()`) are skipped, and so is the check when there are no endpoints.
+//!   match everything (`all()`) or use `global()` are skipped, and so is the check when there
+//!   are no endpoints.
 //! - **pass-in-last-tier** (warning): a Pass rule in a policy when no later tier (by order)
 //!   has a policy for the endpoints it selects: passed traffic goes straight to profiles.
 //! - **types-ignore-rules** (error): a policy lists `types` without `Ingress` (or `Egress`)
@@ -59,6 +60,10 @@ pub const BUILTIN_TIER_ORDERS: [(&str, f64); 3] = [
     ("kube-admin", 1_000.0),
     ("kube-baseline", 10_000_000.0),
 ];
+
+/// The selector function for non-namespaced things; selectors using it are not reported as
+/// matching nothing.
+const GLOBAL_SELECTOR: &str = "global()";
 
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -153,6 +158,7 @@ struct PolicyView<'a> {
     ingress: &'a [Rule],
     egress: &'a [Rule],
     types: &'a [PolicyType],
+    raw_selector: &'a str,
     selector: Result<Selector, String>,
 }
 
@@ -188,7 +194,12 @@ pub fn lint(resources: &[Resource]) -> Vec<Finding> {
                 "spec.selector".into(),
                 e.clone(),
             )),
-            Ok(s) if !endpoints.is_empty() && !s.is_all() && matched[pi].is_empty() => {
+            Ok(s)
+                if !endpoints.is_empty()
+                    && !s.is_all()
+                    && !p.raw_selector.contains(GLOBAL_SELECTOR)
+                    && matched[pi].is_empty() =>
+            {
                 out.push(finding(
                     Severity::Warning,
                     Check::UnmatchedSelector,
@@ -374,6 +385,7 @@ fn policy_views(resources: &[Resource]) -> Vec<PolicyView<'_>> {
                 ingress: &p.spec.ingress,
                 egress: &p.spec.egress,
                 types: &p.spec.types,
+                raw_selector: &p.spec.selector,
                 selector: compile::network_policy_selector(&p.spec, &p.metadata.namespace)
                     .map_err(|e| e.to_string()),
             }),
@@ -384,6 +396,7 @@ fn policy_views(resources: &[Resource]) -> Vec<PolicyView<'_>> {
                 ingress: &p.spec.ingress,
                 egress: &p.spec.egress,
                 types: &p.spec.types,
+                raw_selector: &p.spec.selector,
                 selector: compile::global_network_policy_selector(&p.spec)
                     .map_err(|e| e.to_string()),
             }),
@@ -498,7 +511,12 @@ fn rule_selector_finding(
     if er.selector.is_empty() && er.namespace_selector.is_empty() && er.service_accounts.is_none() {
         return None;
     }
-    if !items.iter().any(|i| i.endpoint) {
+    // `global()` asks for non-namespaced things (host endpoints, global network sets) that
+    // often come and go; not worth a warning.
+    if !items.iter().any(|i| i.endpoint)
+        || er.selector.contains(GLOBAL_SELECTOR)
+        || er.namespace_selector.contains(GLOBAL_SELECTOR)
+    {
         return None;
     }
     let text = match compile::entity_rule_selector(er, namespace) {
@@ -767,6 +785,7 @@ spec:
   - {action: Allow, source: {selector: app == 'nobody'}}
   - {action: Allow, source: {selector: team == 'red'}}
   - {action: Allow, source: {namespaceSelector: team == 'red'}}
+  - {action: Allow, source: {namespaceSelector: global()}}
 ---
 apiVersion: projectcalico.org/v3
 kind: NetworkPolicy
@@ -784,7 +803,7 @@ spec:
         ));
         // `team` is not a label of the endpoints (only `pcns.team` via the profile), so
         // [1] matches nothing, while [2]'s namespaceSelector does. `all()` is never
-        // reported. app == 'a' in namespace `elsewhere` matches nothing.
+        // reported, nor is global(). app == 'a' in namespace `elsewhere` matches nothing.
         assert_eq!(
             checks(&f),
             [
