@@ -473,6 +473,7 @@ pub fn probe_space<'a>(resources: impl Iterator<Item = &'a Resource> + Clone) ->
             let probe = Probe {
                 protocol: number,
                 port: None,
+                icmp: None,
             };
             if !probe.has_ports() {
                 probes.insert(probe);
@@ -503,6 +504,7 @@ pub fn probe_space<'a>(resources: impl Iterator<Item = &'a Resource> + Clone) ->
                     probes.insert(Probe {
                         protocol: number,
                         port: Some(n),
+                        icmp: None,
                     });
                 }
             }
@@ -514,6 +516,7 @@ pub fn probe_space<'a>(resources: impl Iterator<Item = &'a Resource> + Clone) ->
         probes.insert(Probe {
             protocol: number,
             port: Some(other),
+            icmp: None,
         });
     }
     probes.into_iter().collect()

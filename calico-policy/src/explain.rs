@@ -80,6 +80,9 @@ pub enum ExplainError {
     /// A port with a protocol that has none.
     #[error("--port only applies to tcp, udp and sctp, not {0}")]
     PortNotApplicable(String),
+    /// An ICMP type or code with a protocol other than ICMP.
+    #[error("--icmp-type and --icmp-code only apply to icmp, not {0}")]
+    IcmpNotApplicable(String),
     /// The two ends share no address family.
     #[error("{peer} has no IPv{family} address")]
     NoAddress {
@@ -97,6 +100,8 @@ pub struct Probe {
     pub protocol: u8,
     /// Destination port (port-carrying protocols only).
     pub port: Option<u16>,
+    /// ICMP type and code (ICMP only; `None`: echo request, code 0).
+    pub icmp: Option<(u8, u8)>,
 }
 
 impl Probe {
@@ -116,12 +121,24 @@ impl Probe {
         let probe = Probe {
             protocol: number,
             port,
+            icmp: None,
         };
         match (probe.has_ports(), port) {
             (true, None) => Err(ExplainError::PortRequired(probe.protocol_name())),
             (false, Some(_)) => Err(ExplainError::PortNotApplicable(probe.protocol_name())),
             _ => Ok(probe),
         }
+    }
+
+    /// The same probe with an ICMP type and code (refused for other protocols).
+    pub fn with_icmp(self, icmp_type: u8, icmp_code: u8) -> Result<Probe, ExplainError> {
+        if !self.is_icmp() {
+            return Err(ExplainError::IcmpNotApplicable(self.protocol_name()));
+        }
+        Ok(Probe {
+            icmp: Some((icmp_type, icmp_code)),
+            ..self
+        })
     }
 
     /// True for TCP, UDP, SCTP (and UDPLite).
@@ -150,23 +167,25 @@ impl Probe {
         }
     }
 
-    /// `tcp/80`, `icmp`, `47`.
+    /// `tcp/80`, `icmp`, `icmp/3/1` (type 3 code 1), `47`.
     pub fn label(&self) -> String {
-        match self.port {
-            Some(p) => format!("{}/{p}", self.protocol_name()),
-            None => self.protocol_name(),
+        match (self.port, self.icmp) {
+            (Some(p), _) => format!("{}/{p}", self.protocol_name()),
+            (None, Some((t, c))) => format!("{}/{t}/{c}", self.protocol_name()),
+            (None, None) => self.protocol_name(),
         }
     }
 
     /// The first packet of a connection from `src` to `dst`.
     pub fn packet(&self, src: IpAddr, dst: IpAddr) -> Packet {
         if self.is_icmp() {
-            let t = if src.is_ipv6() {
+            let echo = if src.is_ipv6() {
                 ICMPV6_ECHO_REQUEST
             } else {
                 ICMP_ECHO_REQUEST
             };
-            return Packet::icmp(src, dst, t, 0);
+            let (t, c) = self.icmp.unwrap_or((echo, 0));
+            return Packet::icmp(src, dst, t, c);
         }
         Packet::ported(
             self.protocol,
@@ -342,7 +361,8 @@ spec:
             Probe::parse("TCP", Some(80)),
             Ok(Probe {
                 protocol: 6,
-                port: Some(80)
+                port: Some(80),
+                icmp: None
             })
         );
         assert_eq!(
@@ -354,6 +374,19 @@ spec:
             Err(ExplainError::PortNotApplicable("icmp".into()))
         );
         assert_eq!(Probe::parse("47", None).map(|p| p.label()), Ok("47".into()));
+        let unreachable = Probe::parse("icmp", None)
+            .and_then(|p| p.with_icmp(3, 1))
+            .expect("icmp");
+        assert_eq!(unreachable.label(), "icmp/3/1");
+        let packet = unreachable.packet(
+            "10.0.0.1".parse().expect("ip"),
+            "10.0.0.2".parse().expect("ip"),
+        );
+        assert_eq!((packet.icmp_type, packet.icmp_code), (Some(3), Some(1)));
+        assert_eq!(
+            Probe::parse("udp", Some(53)).and_then(|p| p.with_icmp(3, 1)),
+            Err(ExplainError::IcmpNotApplicable("udp".into()))
+        );
         assert!(matches!(
             Probe::parse("tcpx", Some(1)),
             Err(ExplainError::Protocol(_))

@@ -1,4 +1,5 @@
-//! `explain` must agree with the shared policy scenarios (`scenarios/netpol.json`): every
+//! `explain` must agree with the policy scenarios (`scenarios/netpol.json`, `l4-edges.json`,
+//! `ipversion.json`): every
 //! probe's verdict equals the scenario's expected reachability. Pods are spread over three
 //! nodes by pod name, so most probes cross nodes and each direction comes from a different
 //! node's calculation graph.
@@ -114,9 +115,25 @@ fn case_resources(model: &Value, case: &Value) -> Vec<Resource> {
     out
 }
 
-#[test]
-fn explain_agrees_with_every_netpol_probe() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/netpol.json");
+/// The address of `who` (`<ns>/<pod>`) of one family, from the model.
+fn pod_ip(model: &Value, who: &str, v6: bool) -> Option<String> {
+    let all: Vec<String> = match &model["pod_ips"][who] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|s| s.as_str().map(String::from))
+            .collect(),
+        _ => Vec::new(),
+    };
+    all.into_iter().find(|a| a.contains(':') == v6)
+}
+
+/// Runs every probe of one scenario file through `explain`: `(probes, cross-node probes,
+/// disagreements)`.
+fn run_scenario(file: &str) -> (usize, usize, Vec<String>) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(file);
     let text = std::fs::read_to_string(&path).expect("scenario file");
     let scenario: Value = serde_json::from_str(&text).expect("scenario json");
     let model = &scenario["model"];
@@ -127,24 +144,42 @@ fn explain_agrees_with_every_netpol_probe() {
         let id = case["id"].as_str().unwrap_or_default();
         let resources = case_resources(model, case);
         let view = ClusterView::build(&resources).expect("cluster view");
-        assert!(view.rejected().is_empty(), "{id}: {:?}", view.rejected());
+        assert!(
+            view.rejected().is_empty(),
+            "{file} {id}: {:?}",
+            view.rejected()
+        );
         for p in case["probes"].as_array().expect("probes") {
             let from = p["from"].as_str().expect("from");
             let to = p["to"].as_str().expect("to");
             let port = p["port"].as_u64().map(|n| n as u16);
             let protocol = p["protocol"].as_str().expect("protocol");
-            let probe = Probe::parse(protocol, port).expect("probe");
-            let from_peer = view.resolve(from).expect("from resolves");
-            let to_peer = view.resolve(to).expect("to resolves");
+            let mut probe = Probe::parse(protocol, port).expect("probe");
+            if let Some(t) = p["icmp_type"].as_u64() {
+                let code = p["icmp_code"].as_u64().unwrap_or(0);
+                probe = probe.with_icmp(t as u8, code as u8).expect("icmp probe");
+            }
+            // IPv6 probes name the pods by their IPv6 addresses (explain prefers IPv4).
+            let v6 = p["family"].as_u64() == Some(6) || protocol.eq_ignore_ascii_case("icmpv6");
+            let peer = |who: &str| {
+                let spec = if v6 && !who.contains(':') {
+                    pod_ip(model, who, true).expect("IPv6 address")
+                } else {
+                    who.to_owned()
+                };
+                view.resolve(&spec).expect("resolves")
+            };
+            let (from_peer, to_peer) = (peer(from), peer(to));
             let e = explain(&view, &from_peer, &to_peer, &probe).expect("explains");
-            if from_peer.node != to_peer.node {
+            if from_peer.node.is_some() && to_peer.node.is_some() && from_peer.node != to_peer.node
+            {
                 cross_node += 1;
                 assert_eq!(e.checks.len(), 2, "{id}: {from} -> {to}");
             }
             let expected = p["allowed"].as_bool().expect("allowed");
             if e.allowed != expected {
                 wrong.push(format!(
-                    "{id}: {from} -> {to} {}: expected {expected}, explain says {} (egress {:?}, ingress {:?})",
+                    "{file} {id}: {from} -> {to} {}: expected {expected}, explain says {} (egress {:?}, ingress {:?})",
                     probe.label(),
                     e.allowed,
                     e.egress.map(|v| v.decision.to_string()),
@@ -154,6 +189,12 @@ fn explain_agrees_with_every_netpol_probe() {
             checked += 1;
         }
     }
+    (checked, cross_node, wrong)
+}
+
+#[test]
+fn explain_agrees_with_every_netpol_probe() {
+    let (checked, cross_node, wrong) = run_scenario("netpol.json");
     assert!(
         wrong.is_empty(),
         "{} of {checked} probes disagree:\n{}",
@@ -165,4 +206,19 @@ fn explain_agrees_with_every_netpol_probe() {
         cross_node > checked / 2,
         "only {cross_node} cross-node probes"
     );
+}
+
+#[test]
+fn explain_agrees_with_the_l4_and_ip_version_scenarios() {
+    for file in ["l4-edges.json", "ipversion.json"] {
+        let (checked, cross_node, wrong) = run_scenario(file);
+        assert!(
+            wrong.is_empty(),
+            "{} of {checked} probes disagree:\n{}",
+            wrong.len(),
+            wrong.join("\n")
+        );
+        assert!(checked >= 80, "{file}: only {checked} probes");
+        assert!(cross_node > 0, "{file}: no cross-node probe");
+    }
 }

@@ -68,6 +68,12 @@ pub struct ExplainArgs {
     /// Destination port (required for tcp, udp and sctp).
     #[arg(long, value_name = "PORT")]
     port: Option<u16>,
+    /// ICMP type (icmp only; default: echo request).
+    #[arg(long, value_name = "TYPE")]
+    icmp_type: Option<u8>,
+    /// ICMP code (icmp only; default 0).
+    #[arg(long, value_name = "CODE", requires = "icmp_type")]
+    icmp_code: Option<u8>,
     /// Output format: table or json.
     #[arg(short = 'o', long, default_value = "table", value_name = "OUTPUT")]
     output: String,
@@ -172,8 +178,13 @@ fn json_out(value: &impl serde::Serialize) -> Result<String, Report> {
 
 async fn explain_cmd(global: &Global, args: &ExplainArgs) -> Result<Report, Report> {
     let format = output(&args.output)?;
-    let probe =
+    let mut probe =
         Probe::parse(&args.protocol, args.port).map_err(|e| Report::failure(e.to_string()))?;
+    if let Some(t) = args.icmp_type {
+        probe = probe
+            .with_icmp(t, args.icmp_code.unwrap_or(0))
+            .map_err(|e| Report::failure(e.to_string()))?;
+    }
     let resources = load_cluster(global).await?;
     let e = explain::explain_resources(&resources, &args.from, &args.to, &probe)
         .map_err(|e| Report::failure(e.to_string()))?;

@@ -255,6 +255,27 @@ fn explain_table_and_json_across_nodes() {
         words("node2 ingress shop/node2-k8s-db-eth0 denied default - - Deny (end of tier)")
     );
     assert!(out.stdout.contains("203.0.113.7 is not a Calico endpoint"));
+    // An ICMP type and code of choice.
+    let out = c
+        .run(&[
+            "policy",
+            "explain",
+            "--from",
+            "shop/frontend",
+            "--to",
+            "shop/db",
+            "--protocol",
+            "icmp",
+            "--icmp-type",
+            "3",
+            "--icmp-code",
+            "4",
+        ])
+        .ok();
+    assert_eq!(
+        rows(&out)[0],
+        words("shop/frontend -> shop/db icmp/3/4: DENIED")
+    );
 }
 
 #[test]
@@ -332,6 +353,26 @@ fn explain_errors_are_one_line_and_exit_1() {
         out.stderr.starts_with("protocol \"gre\" is not"),
         "{}",
         out.stderr
+    );
+    let out = c
+        .run(&[
+            "policy",
+            "explain",
+            "--from",
+            "shop/frontend",
+            "--to",
+            "shop/db",
+            "--protocol",
+            "udp",
+            "--port",
+            "53",
+            "--icmp-type",
+            "3",
+        ])
+        .fails();
+    assert_eq!(
+        out.stderr,
+        "--icmp-type and --icmp-code only apply to icmp, not udp\n"
     );
 }
 
