@@ -272,10 +272,12 @@ impl DataplaneState {
 
     fn set_contains_net(&self, id: &IpSetId, ip: IpAddr) -> bool {
         self.ip_sets.get(id).is_some_and(|(_, members)| {
-            members.iter().any(|m| match m {
-                IpSetMember::Net(n) => n.contains(&ip),
-                IpSetMember::IpPort { .. } => false,
-            })
+            // Endpoint members are single addresses: look those up before scanning.
+            members.contains(&IpSetMember::Net(ip.into()))
+                || members.iter().any(|m| match m {
+                    IpSetMember::Net(n) => n.contains(&ip),
+                    IpSetMember::IpPort { .. } => false,
+                })
         })
     }
 

@@ -8,11 +8,15 @@
 //!
 //! No I/O, no async runtime; deterministic.
 
+pub mod cluster;
 pub mod compile;
+pub mod diff;
 pub mod eval;
+pub mod explain;
 pub mod graph;
 pub mod index;
 pub mod ir;
+pub mod lint;
 
 pub use eval::{Evaluator, Packet, Verdict};
 pub use graph::CalcGraph;

@@ -8,6 +8,8 @@
 //! merge, JSON merge or JSON patch, written with compare-and-swap) and `label`. `ipam`
 //! shows, checks, releases and configures IP address management (on
 //! `calico_datastore::ipam`). `validate` checks manifests offline.
+//! `policy` explains, diffs and lints network policy (on `calico_policy::{explain, diff,
+//! lint}`).
 
 mod commands;
 mod crud;
@@ -22,6 +24,7 @@ mod output;
 mod patch;
 mod precheck;
 mod progress;
+mod policy;
 mod table;
 mod template;
 #[cfg(test)]
@@ -72,6 +75,9 @@ enum Command {
     /// IP address management: show usage, check for leaks, release addresses, configure.
     #[command(subcommand)]
     Ipam(ipam::IpamCommand),
+    /// Policy analysis: explain a verdict, diff a change, lint for mistakes.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// Datastore operations: migrate the contents of one datastore to another.
     #[command(subcommand)]
     Datastore(datastore::DatastoreCommand),
@@ -178,6 +184,7 @@ fn main() -> ExitCode {
         Command::Label(args) => runtime.block_on(label::run(global, args)),
         Command::Ipam(command) => runtime.block_on(ipam::run(global, command)),
         Command::Datastore(command) => runtime.block_on(datastore::run(global, command)),
+        Command::Policy(command) => runtime.block_on(policy::run(global, command)),
         Command::Validate(args) => return validate::run(args),
         Command::Node(command) => node::run(command),
         Command::Version(args) => runtime.block_on(version::run(global, args)),
