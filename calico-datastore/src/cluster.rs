@@ -82,6 +82,15 @@ fn refresh(ci: &mut ClusterInformation, calico_version: &str, cluster_type: &str
     ci.spec != before
 }
 
+/// A new `ClusterInformation/default` as `EnsureInitialized` creates it: a fresh GUID (32 hex
+/// digits), `calico_version`, the `cluster_type` tags, `datastoreReady: true`.
+pub fn initial(calico_version: &str, cluster_type: &str) -> ClusterInformation {
+    let mut ci = ClusterInformation::default();
+    ci.metadata.name = NAME.to_owned();
+    refresh(&mut ci, calico_version, cluster_type);
+    ci
+}
+
 /// Creates `ClusterInformation/default`, or refreshes it (see the module docs), with
 /// compare-and-swap. Safe to call from many nodes at once.
 pub async fn ensure_initialized(
@@ -92,9 +101,7 @@ pub async fn ensure_initialized(
     loop {
         match get(store).await? {
             None => {
-                let mut ci = ClusterInformation::default();
-                ci.metadata.name = NAME.to_owned();
-                refresh(&mut ci, calico_version, cluster_type);
+                let ci = initial(calico_version, cluster_type);
                 match store
                     .create(Resource::ClusterInformation(Box::new(ci)))
                     .await

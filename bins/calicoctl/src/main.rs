@@ -22,9 +22,9 @@ mod manifest;
 mod node;
 mod output;
 mod patch;
+mod policy;
 mod precheck;
 mod progress;
-mod policy;
 mod table;
 mod template;
 #[cfg(test)]

@@ -58,15 +58,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use calico_model::codec::decode_each;
 use calico_model::sync::ResourceKey;
-use calico_model::{
-    ClusterInformation, ClusterInformationSpec, DEFAULT_ALLOW_PROFILE, Kind, ObjectMeta, Resource,
-};
+use calico_model::{DEFAULT_ALLOW_PROFILE, Kind, Resource};
 use futures::StreamExt;
 
 use crate::{Datastore, Error};
 
 /// The name of the one ClusterInformation Calico uses.
-pub const CLUSTER_INFORMATION_NAME: &str = "default";
+pub const CLUSTER_INFORMATION_NAME: &str = crate::cluster::NAME;
 
 /// Concurrent writes of one kind during an import (the embedded store commits concurrent
 /// writes together; etcd pipelines them).
@@ -386,7 +384,7 @@ pub struct ImportSummary {
 }
 
 fn cluster_information_key() -> ResourceKey {
-    ResourceKey::new(Kind::ClusterInformation, "", CLUSTER_INFORMATION_NAME)
+    crate::cluster::key()
 }
 
 /// True if `ClusterInformation/default` says `datastoreReady: false`. A datastore without
@@ -399,19 +397,10 @@ pub async fn is_locked(ds: &dyn Datastore) -> crate::Result<bool> {
     }
 }
 
-/// A new ClusterInformation as Calico's `EnsureInitialized` writes it: a fresh cluster GUID
-/// (32 hex digits), the given Calico version, ready.
+/// A new ClusterInformation as Calico's `EnsureInitialized` writes it (see
+/// [`crate::cluster::initial`]).
 fn new_cluster_information(calico_version: &str) -> Resource {
-    ClusterInformation::new(
-        ObjectMeta::named(CLUSTER_INFORMATION_NAME),
-        ClusterInformationSpec {
-            cluster_guid: uuid::Uuid::new_v4().simple().to_string(),
-            calico_version: calico_version.to_owned(),
-            datastore_ready: Some(true),
-            ..ClusterInformationSpec::default()
-        },
-    )
-    .into()
+    crate::cluster::initial(calico_version, "").into()
 }
 
 /// Sets `datastoreReady` of `ClusterInformation/default`, re-reading on a conflict.
