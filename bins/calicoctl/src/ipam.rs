@@ -748,6 +748,14 @@ async fn release_from_reports(
         found_current |= report.cluster_information_revision == meta.revision;
         reports.push(report);
     }
+    // As calicoctl: releasing from a report needs a quiet cluster (no CNI ADDs racing the
+    // release): `calicoctl datastore migrate lock` first, then `check`, then `release`.
+    if !meta.locked {
+        if !force {
+            return Err("the datastore is not locked. Run the `calicoctl datastore migrate lock` command in order to release unused IPs".into());
+        }
+        r.out("WARNING: The datastore is not locked. Ignoring due to --force option\n");
+    }
     if !found_current {
         if !force {
             return Err("the provided reports are all stale - at least one should be up-to-date. Please generate a new report and try again".into());

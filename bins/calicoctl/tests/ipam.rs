@@ -263,6 +263,22 @@ fn ipam_check_reports_leaks_and_release_from_report_frees_exactly_them() {
         ipam.datastore().create(h.into()).await.expect("handle");
     });
 
+    // Unlocked, a release from a report is refused and changes nothing.
+    let early = ctl.path("early.json");
+    ctl.run(&["ipam", "check", "-o", &early]).ok();
+    let out = ctl
+        .run(&["ipam", "release", "--from-report", &early])
+        .fails();
+    assert_eq!(
+        out.stderr,
+        "the datastore is not locked. Run the `calicoctl datastore migrate lock` command in order to release unused IPs\n"
+    );
+    ctl.run(&["ipam", "show", &format!("--ip={leaked}")])
+        .ok()
+        .has_line(&format!("IP {leaked} is in use"));
+
+    // calicoctl's workflow: lock (no CNI ADDs race the release), check, release, unlock.
+    ctl.run(&["datastore", "migrate", "lock"]).ok();
     let report = ctl.path("report.json");
     let out = ctl
         .run(&["ipam", "check", "--show-problem-ips", "-o", &report])
@@ -281,7 +297,8 @@ fn ipam_check_reports_leaks_and_release_from_report_frees_exactly_them() {
 
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
-    assert_eq!(json["clusterGUID"], "");
+    assert_eq!(json["clusterGUID"].as_str().map(str::len), Some(32));
+    assert_eq!(json["datastoreLocked"], true);
     assert!(json["version"].as_str().is_some_and(|v| v.starts_with('v')));
     let entry = &json["allocations"][leaked.to_string()][0];
     assert_eq!(entry["ip"], leaked.to_string());
@@ -347,6 +364,7 @@ fn release_from_reports_intersects_and_checks_the_cluster() {
             .await
             .expect("cluster info");
     });
+    ctl.run(&["datastore", "migrate", "lock"]).ok();
     let first = ctl.allocate("node-a", "first");
     let r1 = ctl.path("r1.json");
     ctl.run(&["ipam", "check", "-o", &r1]).ok();
