@@ -184,7 +184,18 @@ fn node_status_without_a_node_agent() {
 fn shell_completions_cover_the_commands() {
     for shell in ["bash", "zsh", "fish"] {
         let out = run(&[], &["completion", shell]).ok();
-        for word in ["calicoctl", "apply", "ipam", "checksystem", "completion"] {
+        for word in [
+            "calicoctl",
+            "apply",
+            "patch",
+            "label",
+            "ipam",
+            "checksystem",
+            "completion",
+            "migrate",
+            "explain",
+            "lint",
+        ] {
             assert!(out.stdout.contains(word), "{shell}: no {word}");
         }
     }
@@ -222,6 +233,9 @@ fn man_pages_for_every_command() {
         "calicoctl-ipam-check.1",
         "calicoctl-node-checksystem.1",
         "calicoctl-version.1",
+        "calicoctl-datastore-migrate-export.1",
+        "calicoctl-policy-explain.1",
+        "calicoctl-patch.1",
     ] {
         let text = std::fs::read_to_string(dir.path().join("man1").join(page))
             .unwrap_or_else(|e| panic!("{page}: {e}"));
