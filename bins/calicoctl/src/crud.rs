@@ -376,18 +376,9 @@ pub async fn execute(
 mod tests {
     use super::*;
     use calico_datastore::memory::MemoryDatastore;
-    use calico_model::{IPPool, IPPoolSpec, NetworkPolicy, NetworkPolicySpec, Tier, TierSpec};
+    use calico_model::{NetworkPolicy, NetworkPolicySpec, Tier, TierSpec};
 
-    fn pool(name: &str, cidr: &str) -> Resource {
-        IPPool::new(
-            ObjectMeta::named(name),
-            IPPoolSpec {
-                cidr: cidr.into(),
-                ..IPPoolSpec::default()
-            },
-        )
-        .into()
-    }
+    use crate::test_support::pool;
 
     fn policy(namespace: &str, name: &str) -> Resource {
         NetworkPolicy::new(

@@ -99,18 +99,8 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use calico_model::{IPPool, IPPoolSpec, ObjectMeta};
 
-    fn pool(name: &str, cidr: &str) -> Resource {
-        IPPool::new(
-            ObjectMeta::named(name),
-            IPPoolSpec {
-                cidr: cidr.into(),
-                ..IPPoolSpec::default()
-            },
-        )
-        .into()
-    }
+    use crate::test_support::pool;
 
     #[test]
     fn one_bad_resource_refuses_all_and_names_it() {

@@ -189,6 +189,12 @@ fn join_truncate(v: &Value, path: &str, sep: &str, max: usize) -> String {
             .collect(),
         Some(other) => vec![go_value(other)],
     };
+    join_and_truncate(&items, sep, max)
+}
+
+/// The joining and cutting of calicoctl's `joinAndTruncate` template function: `items`
+/// joined with `sep`, cut to `max` characters ending in `...` when `max > 0`.
+pub(crate) fn join_and_truncate(items: &[String], sep: &str, max: usize) -> String {
     let mut out = String::new();
     for (i, item) in items.iter().enumerate() {
         if i > 0 {

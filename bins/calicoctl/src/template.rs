@@ -119,23 +119,7 @@ fn join_truncate(items: &Tv, sep: &str, max: usize) -> String {
         }
         other => vec![go_print(other)],
     };
-    let mut out = String::new();
-    for (i, part) in parts.iter().enumerate() {
-        if i > 0 {
-            out.push_str(sep);
-        }
-        out.push_str(part);
-        if max > 0 && out.len() > max {
-            let mut cut = max.saturating_sub(3);
-            while !out.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            out.truncate(cut);
-            out.push_str("...");
-            break;
-        }
-    }
-    out
+    crate::table::join_and_truncate(&parts, sep, max)
 }
 
 /// The `.Field` names a template text mentions.

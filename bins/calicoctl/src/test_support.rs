@@ -90,3 +90,15 @@ impl Datastore for Interfering {
         self.inner.compact(revision).await
     }
 }
+
+/// An IPPool named `name` for `cidr`, everything else defaulted.
+pub fn pool(name: &str, cidr: &str) -> Resource {
+    calico_model::IPPool::new(
+        calico_model::ObjectMeta::named(name),
+        calico_model::IPPoolSpec {
+            cidr: cidr.into(),
+            ..calico_model::IPPoolSpec::default()
+        },
+    )
+    .into()
+}

@@ -145,6 +145,13 @@ impl Cluster {
         path.to_string_lossy().into_owned()
     }
 
+    /// `calicoctl policy explain ARGS…`.
+    fn explain(&self, args: &[&str]) -> Out {
+        let mut all = vec!["policy", "explain"];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+
     fn run(&self, args: &[&str]) -> Out {
         let db = self.dir.path().join("calico.db");
         calicoctl(
@@ -178,9 +185,7 @@ fn words(s: &str) -> Vec<String> {
 fn explain_table_and_json_across_nodes() {
     let c = Cluster::new();
     let out = c
-        .run(&[
-            "policy",
-            "explain",
+        .explain(&[
             "--from",
             "shop/frontend",
             "--to",
@@ -209,9 +214,7 @@ fn explain_table_and_json_across_nodes() {
 
     // Denied is an answer, not a failure: exit 0. By WorkloadEndpoint name this time.
     let out = c
-        .run(&[
-            "policy",
-            "explain",
+        .explain(&[
             "--from",
             "shop/node2-k8s-cache-eth0",
             "--to",
@@ -237,9 +240,7 @@ fn explain_table_and_json_across_nodes() {
 
     // An external source: only the destination's ingress applies.
     let out = c
-        .run(&[
-            "policy",
-            "explain",
+        .explain(&[
             "--from",
             "203.0.113.7",
             "--to",
@@ -257,9 +258,7 @@ fn explain_table_and_json_across_nodes() {
     assert!(out.stdout.contains("203.0.113.7 is not a Calico endpoint"));
     // An ICMP type and code of choice.
     let out = c
-        .run(&[
-            "policy",
-            "explain",
+        .explain(&[
             "--from",
             "shop/frontend",
             "--to",
@@ -284,38 +283,18 @@ fn explain_errors_are_one_line_and_exit_1() {
     let multi = c.file("multi.yaml", MULTI);
     c.run(&["create", "-f", &multi]).ok();
     let out = c
-        .run(&[
-            "policy",
-            "explain",
-            "--from",
-            "shop/nope",
-            "--to",
-            "shop/db",
-            "--port",
-            "1",
-        ])
+        .explain(&["--from", "shop/nope", "--to", "shop/db", "--port", "1"])
         .fails();
     assert_eq!(out.stderr, "workload endpoint \"shop/nope\" not found\n");
     let out = c
-        .run(&[
-            "policy",
-            "explain",
-            "--from",
-            "shop/multi",
-            "--to",
-            "shop/db",
-            "--port",
-            "1",
-        ])
+        .explain(&["--from", "shop/multi", "--to", "shop/db", "--port", "1"])
         .fails();
     assert_eq!(
         out.stderr,
         "\"shop/multi\" is ambiguous; it matches: shop/node1-k8s-multi-eth0, shop/node1-k8s-multi-eth1\n"
     );
     // One interface of it by its WorkloadEndpoint name is fine.
-    c.run(&[
-        "policy",
-        "explain",
+    c.explain(&[
         "--from",
         "shop/node1-k8s-multi-eth1",
         "--to",
@@ -325,9 +304,7 @@ fn explain_errors_are_one_line_and_exit_1() {
     ])
     .ok();
     let out = c
-        .run(&[
-            "policy",
-            "explain",
+        .explain(&[
             "--from",
             "shop/frontend",
             "--to",
@@ -338,9 +315,7 @@ fn explain_errors_are_one_line_and_exit_1() {
         .fails();
     assert_eq!(out.stderr, "--port is required for protocol udp\n");
     let out = c
-        .run(&[
-            "policy",
-            "explain",
+        .explain(&[
             "--from",
             "shop/frontend",
             "--to",
@@ -355,9 +330,7 @@ fn explain_errors_are_one_line_and_exit_1() {
         out.stderr
     );
     let out = c
-        .run(&[
-            "policy",
-            "explain",
+        .explain(&[
             "--from",
             "shop/frontend",
             "--to",
