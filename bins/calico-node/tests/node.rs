@@ -59,29 +59,42 @@ fn metric(body: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
-#[test]
-fn node_becomes_ready_reports_metrics_and_stops_on_sigterm() {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = tmp.path().join("datastore.db");
-    let health = free_port();
-    let metrics = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_calico-node"))
+/// Starts calico-node (dataplane `none`) as node1 on the embedded store `db`, health and
+/// metrics on loopback, with `extra` environment.
+fn spawn_node(db: &std::path::Path, health: u16, metrics: u16, extra: &[(&str, &str)]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_calico-node"))
         .env_clear()
         .env("NODENAME", "node1")
         .env("DATASTORE_TYPE", "embedded")
-        .env("CALICO_DATASTORE_PATH", &db)
+        .env("CALICO_DATASTORE_PATH", db)
         .env("CALICO_DATAPLANE", "none")
         .env("FELIX_HEALTHHOST", "127.0.0.1")
         .env("FELIX_HEALTHPORT", health.to_string())
         .env("FELIX_PROMETHEUSMETRICSENABLED", "true")
         .env("FELIX_PROMETHEUSMETRICSHOST", "127.0.0.1")
         .env("FELIX_PROMETHEUSMETRICSPORT", metrics.to_string())
-        .env("FELIX_LOGSEVERITYSCREEN", "info")
-        .env("FELIX_ROUTEREFRESHINTERVAL", "1")
+        .envs(extra.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn node_becomes_ready_reports_metrics_and_stops_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("datastore.db");
+    let health = free_port();
+    let metrics = free_port();
+    let child = spawn_node(
+        &db,
+        health,
+        metrics,
+        &[
+            ("FELIX_LOGSEVERITYSCREEN", "info"),
+            ("FELIX_ROUTEREFRESHINTERVAL", "1"),
+        ],
+    );
     let pid = child.id();
     let mut node = Node(Some(child));
 
@@ -237,22 +250,7 @@ fn a_migration_lock_holds_updates_until_unlocked() {
     let db = tmp.path().join("datastore.db");
     let health = free_port();
     let metrics = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_calico-node"))
-        .env_clear()
-        .env("NODENAME", "node1")
-        .env("DATASTORE_TYPE", "embedded")
-        .env("CALICO_DATASTORE_PATH", &db)
-        .env("CALICO_DATAPLANE", "none")
-        .env("CLUSTER_TYPE", "k8s,bgp")
-        .env("FELIX_HEALTHHOST", "127.0.0.1")
-        .env("FELIX_HEALTHPORT", health.to_string())
-        .env("FELIX_PROMETHEUSMETRICSENABLED", "true")
-        .env("FELIX_PROMETHEUSMETRICSHOST", "127.0.0.1")
-        .env("FELIX_PROMETHEUSMETRICSPORT", metrics.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let child = spawn_node(&db, health, metrics, &[("CLUSTER_TYPE", "k8s,bgp")]);
     let _node = Node(Some(child));
     let ready = || get(health, "/readiness").map(|(s, _)| s);
     let applied =
