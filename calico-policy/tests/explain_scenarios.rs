@@ -222,3 +222,91 @@ fn explain_agrees_with_the_l4_and_ip_version_scenarios() {
         assert!(cross_node > 0, "{file}: no cross-node probe");
     }
 }
+
+/// `diff` agrees with `explain` on the shared scenarios: for each case, the change from
+/// "no policies" to "the case's policies" lists exactly the (pair, probe)s whose explained
+/// verdict differs between the two states — nothing missed by its signature pruning,
+/// nothing extra. `lint` runs on every case without finding an invalid selector.
+#[test]
+fn diff_and_lint_agree_with_explain_on_netpol_cases() {
+    use calico_model::Kind;
+    use calico_policy::diff::diff;
+    use calico_policy::lint::{Check, lint};
+
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/netpol.json");
+    let scenario: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("scenario")).expect("json");
+    let model = &scenario["model"];
+    let mut compared = 0usize;
+    let mut flips = 0usize;
+    for case in scenario["cases"].as_array().expect("cases") {
+        let id = case["id"].as_str().unwrap_or_default();
+        let after = case_resources(model, case);
+        let findings = lint(&after);
+        assert!(
+            !findings.iter().any(|f| f.check == Check::InvalidSelector),
+            "{id}: {findings:?}"
+        );
+        let before: Vec<Resource> = after
+            .iter()
+            .filter(|r| {
+                !matches!(
+                    r.kind(),
+                    Kind::NetworkPolicy | Kind::GlobalNetworkPolicy | Kind::Tier
+                )
+            })
+            .cloned()
+            .collect();
+        let d = diff(&before, &after).expect("diff");
+        let listed: std::collections::BTreeSet<(String, String, String)> = d
+            .changes
+            .iter()
+            .map(|c| (c.from.clone(), c.to.clone(), c.probe.clone()))
+            .collect();
+        let (vb, va) = (
+            ClusterView::build(&before).expect("before"),
+            ClusterView::build(&after).expect("after"),
+        );
+        let probes: Vec<(String, Probe)> = d
+            .probes
+            .iter()
+            .filter_map(|label| {
+                let (proto, port) = label.split_once('/')?;
+                Some((label.clone(), Probe::parse(proto, port.parse().ok()).ok()?))
+            })
+            .collect();
+        assert!(!probes.is_empty(), "{id}: no probes in {:?}", d.probes);
+        let names: Vec<String> = va.endpoints().iter().map(|e| e.display_name()).collect();
+        let mut expected = std::collections::BTreeSet::new();
+        for from in &names {
+            for to in &names {
+                if from == to {
+                    continue;
+                }
+                for (label, probe) in &probes {
+                    let verdict = |v: &ClusterView| {
+                        let (f, t) = (v.resolve(from).expect("from"), v.resolve(to).expect("to"));
+                        explain(v, &f, &t, probe).expect("explain").allowed
+                    };
+                    compared += 1;
+                    if verdict(&vb) != verdict(&va) {
+                        expected.insert((from.clone(), to.clone(), label.clone()));
+                    }
+                }
+            }
+        }
+        // Only the probes diff could express (`proto/port`) are compared.
+        let listed: std::collections::BTreeSet<_> = listed
+            .into_iter()
+            .filter(|(_, _, p)| probes.iter().any(|(l, _)| l == p))
+            .collect();
+        assert_eq!(listed, expected, "{id}: diff and explain disagree");
+        flips += expected.len();
+    }
+    eprintln!("diff vs explain: {compared} comparisons, {flips} flips");
+    assert!(compared > 1000, "only {compared} comparisons");
+    assert!(
+        flips > 100,
+        "only {flips} flips: the cases should change reachability"
+    );
+}
