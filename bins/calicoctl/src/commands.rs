@@ -186,8 +186,17 @@ pub(crate) fn resources_from_args(
     Ok((found, out))
 }
 
-/// Loads the configuration and opens the datastore, with calicoctl's messages.
-pub(crate) async fn connect(global: &Global) -> Result<Arc<dyn Datastore>, Report> {
+/// calicoctl's client-creation failure, printed on stdout as calicoctl prints it.
+fn client_failure(e: Error) -> Report {
+    let mut r = Report::default();
+    r.out(format!("Failed to create Calico API client: {e}\n"));
+    r.failed = true;
+    r
+}
+
+/// Loads the datastore configuration (the `--config` file, the default file or the
+/// environment; `--context` applied), with calicoctl's messages.
+pub(crate) fn load_config(global: &Global) -> Result<DatastoreConfig, Report> {
     if let Some(file) = &global.config
         && file != Path::new(DEFAULT_CONFIG_FILE)
         && std::fs::metadata(file).is_err()
@@ -197,12 +206,6 @@ pub(crate) async fn connect(global: &Global) -> Result<Arc<dyn Datastore>, Repor
         r.failed = true;
         return Err(r);
     }
-    let client_failure = |e: Error| {
-        let mut r = Report::default();
-        r.out(format!("Failed to create Calico API client: {e}\n"));
-        r.failed = true;
-        r
-    };
     let mut config = DatastoreConfig::load(global.config.as_deref()).map_err(client_failure)?;
     // As calicoctl: `--context` overrides the configuration's k8sCurrentContext.
     if let (DatastoreConfig::Kubernetes { context, .. }, Some(wanted)) =
@@ -210,9 +213,19 @@ pub(crate) async fn connect(global: &Global) -> Result<Arc<dyn Datastore>, Repor
     {
         *context = Some(wanted.clone());
     }
-    calico_datastore::connect(&config)
+    Ok(config)
+}
+
+/// Opens the datastore `config` describes, with calicoctl's message on failure.
+pub(crate) async fn open(config: &DatastoreConfig) -> Result<Arc<dyn Datastore>, Report> {
+    calico_datastore::connect(config)
         .await
         .map_err(client_failure)
+}
+
+/// Loads the configuration and opens the datastore, with calicoctl's messages.
+pub(crate) async fn connect(global: &Global) -> Result<Arc<dyn Datastore>, Report> {
+    open(&load_config(global)?).await
 }
 
 /// calicoctl's `CheckVersionMismatch`: the cluster's Calico version (from

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use calico_datastore::{Datastore, DatastoreConfig};
+use calico_datastore::Datastore;
 use calico_model::sync::ResourceKey;
 use calico_model::{Kind, Resource};
 
@@ -73,12 +73,11 @@ pub async fn run(global: &Global, args: &VersionArgs) -> Report {
     ));
     // A configuration that cannot be read is an error; a datastore that cannot be reached
     // is reported as calicoctl reports it, and is not.
-    if let Err(report) = DatastoreConfig::load(global.config.as_deref())
-        .map_err(|e| format!("Failed to create Calico API client: {e}"))
-    {
-        return Report::failure(report);
-    }
-    let store: Arc<dyn Datastore> = match crate::commands::connect(global).await {
+    let config = match crate::commands::load_config(global) {
+        Ok(config) => config,
+        Err(report) => return report,
+    };
+    let store: Arc<dyn Datastore> = match crate::commands::open(&config).await {
         Ok(store) => store,
         Err(_) => {
             print("Unable to detect installed Calico version\n");
