@@ -390,11 +390,9 @@ fn cluster_information_key() -> ResourceKey {
 /// True if `ClusterInformation/default` says `datastoreReady: false`. A datastore without
 /// ClusterInformation is not locked.
 pub async fn is_locked(ds: &dyn Datastore) -> crate::Result<bool> {
-    match ds.get(&cluster_information_key()).await {
-        Ok(Resource::ClusterInformation(ci)) => Ok(ci.spec.datastore_ready == Some(false)),
-        Ok(_) | Err(Error::NotFound { .. }) => Ok(false),
-        Err(e) => Err(e),
-    }
+    Ok(crate::cluster::get(ds)
+        .await?
+        .is_some_and(|ci| ci.spec.datastore_ready == Some(false)))
 }
 
 /// A new ClusterInformation as Calico's `EnsureInitialized` writes it (see
