@@ -106,12 +106,7 @@ fn node_becomes_ready_reports_metrics_and_stops_on_sigterm() {
     });
 
     // Write a local workload endpoint, a remote one and a policy that selects them.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (written, marker) = rt.block_on(async {
-        let store = EmbeddedDatastore::open(&db).unwrap();
+    let (written, marker) = on_store(&db, async |store| {
         let docs = calico_model::decode_yaml(
             r#"
 apiVersion: projectcalico.org/v3
@@ -147,7 +142,10 @@ spec: {node: node2, orchestrator: k8s, pod: db, endpoint: eth0,
         .unwrap()
         .remove(0);
         let marker = store.create(marker).await.unwrap();
-        (written, marker.metadata().resource_version.parse::<u64>().unwrap())
+        (
+            written,
+            marker.metadata().resource_version.parse::<u64>().unwrap(),
+        )
     });
     assert!(marker > written);
 
@@ -207,16 +205,20 @@ fn unknown_dataplane_is_a_clear_error() {
     assert!(err.contains("unknown dataplane"), "{err}");
 }
 
+/// Runs `f` on the embedded store at `db`, on a runtime of its own.
+fn on_store<T>(db: &std::path::Path, f: impl AsyncFnOnce(EmbeddedDatastore) -> T) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async { f(EmbeddedDatastore::open(db).unwrap()).await })
+}
+
 /// Sets `ClusterInformation/default` `datastoreReady` as `calicoctl datastore migrate
 /// lock`/`unlock` do.
 fn set_ready(db: &std::path::Path, ready: bool) {
     use calico_datastore::DatastoreExt;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let store = EmbeddedDatastore::open(db).unwrap();
+    on_store(db, async |store| {
         store
             .modify(&calico_datastore::cluster::key(), |r| {
                 if let calico_model::Resource::ClusterInformation(ci) = r {
@@ -229,12 +231,7 @@ fn set_ready(db: &std::path::Path, ready: bool) {
 }
 
 fn write_set(db: &std::path::Path, name: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let store = EmbeddedDatastore::open(db).unwrap();
+    on_store(db, async |store| {
         let set = calico_model::decode_yaml(&format!(
             "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata: {{name: {name}}}\nspec: {{nets: [192.0.2.0/24]}}\n"
         ))
@@ -258,17 +255,11 @@ fn a_migration_lock_holds_updates_until_unlocked() {
     wait_for("readiness", || ready() == Some(200));
 
     // Startup initialised the cluster information, as calico-node's does.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let ci = rt
-        .block_on(async {
-            let store = EmbeddedDatastore::open(&db).unwrap();
-            calico_datastore::cluster::get(&store).await
-        })
-        .unwrap()
-        .unwrap();
+    let ci = on_store(&db, async |store| {
+        calico_datastore::cluster::get(&store).await
+    })
+    .unwrap()
+    .unwrap();
     assert_eq!(ci.spec.calico_version, "v0.1.0");
     assert_eq!(ci.spec.cluster_type, "k8s,bgp");
     assert_eq!(ci.spec.datastore_ready, Some(true));
