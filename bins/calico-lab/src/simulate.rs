@@ -9,9 +9,8 @@ use calico_model::k8s::{
     pod_to_workload_endpoint, service_account_to_profile,
 };
 use calico_model::resources::{HostEndpointSpec, TierDefaultAction, TierSpec};
-use calico_model::sync::{SyncEvent, SyncStatus};
 use calico_model::{HostEndpoint, ObjectMeta, Resource, Tier};
-use calico_policy::CalcGraph;
+use calico_policy::cluster::{ClusterError, node_state};
 use calico_policy::eval::{DataplaneState, Evaluator, Packet, Verdict};
 use calico_policy::ir::proto;
 
@@ -210,20 +209,14 @@ pub fn case_resources(model: &Model, case: &Case) -> Result<CaseInputs, CaseErro
 /// Runs a case through the calculation graph and builds the dataplane state from its output.
 pub fn simulate_case(model: &Model, case: &Case) -> Result<SimulatedCase, CaseError> {
     let (resources, addresses) = case_resources(model, case)?;
-    let mut graph = CalcGraph::new(NODE);
-    graph.on_event(SyncEvent::Status(SyncStatus::ResyncInProgress));
-    for r in resources {
-        graph.on_event(SyncEvent::set(r));
-    }
-    graph.on_event(SyncEvent::Status(SyncStatus::InSync));
-    let updates = graph.flush();
-    let mut state = DataplaneState::default();
-    state
-        .apply_all(&updates)
-        .map_err(|e| err(case, format!("update stream contract: {e}")))?;
-    let rejected = graph
-        .rejected()
-        .iter()
+    let (state, rejected) = node_state(NODE, &resources).map_err(|e| match e {
+        ClusterError::Contract { source, .. } => {
+            err(case, format!("update stream contract: {source}"))
+        }
+        other => err(case, other.to_string()),
+    })?;
+    let rejected = rejected
+        .into_iter()
         .map(|(k, why)| format!("{k}: {why}"))
         .collect();
     Ok(SimulatedCase {
